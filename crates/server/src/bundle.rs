@@ -1,0 +1,530 @@
+//! Batch and transaction Bundles (R4 http.html#transaction). A transaction is all-or-nothing: every
+//! entry is resolved, validated and checked first, then all writes go to the store in one commit.
+//! Entries are processed in the order the spec prescribes (DELETE, POST, PUT/PATCH, then GET), and
+//! `urn:uuid:` (or any `fullUrl`) references between entries are rewritten to the assigned ids.
+
+use crate::error::ApiError;
+use crate::rest::{self, Conditions, Ctx, Payload, PreferReturn, Reply};
+use axum::http::StatusCode;
+use serde_json::{json, Map, Value};
+use std::collections::{HashMap, HashSet};
+use zdrav_store::{Precondition, StoreError, WriteOp};
+
+/// An entry's request, parsed.
+#[derive(Debug, Clone)]
+struct EntryRequest {
+    method: String,
+    rtype: String,
+    id: Option<String>,
+    rest: Vec<String>,
+    query: String,
+    cond: Conditions,
+}
+
+fn entry_err(i: usize, e: ApiError) -> ApiError {
+    let prefix = format!("Bundle.entry[{i}]");
+    let mut e = e;
+    for issue in &mut e.issues {
+        issue.expression = Some(match issue.expression.take() {
+            Some(x) => match x.split_once('.') {
+                Some((head, rest)) if head.chars().next().is_some_and(char::is_uppercase) => {
+                    format!("{prefix}.resource.{rest}")
+                }
+                _ => format!("{prefix}.{x}"),
+            },
+            None => prefix.clone(),
+        });
+    }
+    e
+}
+
+fn parse_request(ctx: &Ctx, entry: &Value, i: usize) -> Result<EntryRequest, ApiError> {
+    let req = entry
+        .get("request")
+        .and_then(Value::as_object)
+        .ok_or_else(|| {
+            ApiError::bad_request("entry.request is missing")
+                .at(format!("Bundle.entry[{i}].request"))
+        })?;
+    let method = req
+        .get("method")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            ApiError::bad_request("entry.request.method is missing")
+                .at(format!("Bundle.entry[{i}].request.method"))
+        })?
+        .to_ascii_uppercase();
+    let url = req.get("url").and_then(Value::as_str).ok_or_else(|| {
+        ApiError::bad_request("entry.request.url is missing")
+            .at(format!("Bundle.entry[{i}].request.url"))
+    })?;
+    let url = url
+        .strip_prefix(&ctx.base)
+        .unwrap_or(url)
+        .trim_start_matches('/');
+    let (path, query) = url.split_once('?').unwrap_or((url, ""));
+    let mut segs: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
+    if segs.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "entry.request.url '{url}' names no resource type"
+        ))
+        .at(format!("Bundle.entry[{i}].request.url")));
+    }
+    let rtype = segs.remove(0);
+    let id = if segs.is_empty() {
+        None
+    } else {
+        Some(segs.remove(0))
+    };
+    let s = |k: &str| req.get(k).and_then(Value::as_str);
+    let cond = Conditions {
+        if_match: s("ifMatch").map(rest::parse_etag).transpose()?,
+        if_none_match: s("ifNoneMatch").map(rest::parse_etag).transpose()?,
+        if_modified_since: s("ifModifiedSince")
+            .and_then(zdrav_store::parse_fhir_datetime_range)
+            .map(|(start, _)| {
+                std::time::UNIX_EPOCH + std::time::Duration::from_micros(start.max(0) as u64)
+            }),
+        if_none_exist: s("ifNoneExist").map(String::from),
+        prefer: PreferReturn::Representation,
+    };
+    Ok(EntryRequest {
+        method,
+        rtype,
+        id,
+        rest: segs,
+        query: query.to_string(),
+        cond,
+    })
+}
+
+/// Status line text for bundle entry responses.
+fn status_text(s: StatusCode) -> String {
+    format!("{} {}", s.as_u16(), s.canonical_reason().unwrap_or(""))
+}
+
+fn response_entry(base: &str, reply: &Reply, with_resource: bool) -> Value {
+    let mut resp = Map::new();
+    resp.insert("status".into(), json!(status_text(reply.status)));
+    if let Some(l) = &reply.location {
+        resp.insert("location".into(), json!(l));
+    }
+    if let Some(v) = reply.version {
+        resp.insert("etag".into(), json!(format!("W/\"{v}\"")));
+    }
+    if let Some(lm) = &reply.last_modified {
+        resp.insert("lastModified".into(), json!(lm));
+    }
+    let mut entry = Map::new();
+    let resource = match &reply.payload {
+        Payload::Raw(b) if with_resource => serde_json::from_slice(b).ok(),
+        Payload::Json(v)
+            if with_resource || v.get("resourceType") == Some(&json!("OperationOutcome")) =>
+        {
+            Some(v.clone())
+        }
+        _ => None,
+    };
+    if let Some(r) = resource {
+        if r.get("resourceType") == Some(&json!("OperationOutcome")) {
+            resp.insert("outcome".into(), r);
+        } else {
+            if let (Some(t), Some(id)) = (
+                r.get("resourceType").and_then(Value::as_str),
+                r.get("id").and_then(Value::as_str),
+            ) {
+                entry.insert("fullUrl".into(), json!(format!("{base}/{t}/{id}")));
+            }
+            entry.insert("resource".into(), r);
+        }
+    }
+    entry.insert("response".into(), Value::Object(resp));
+    Value::Object(entry)
+}
+
+fn error_entry(e: &ApiError) -> Value {
+    json!({"response": {"status": status_text(e.status), "outcome": zdrav_fhir::operation_outcome(&e.issues)}})
+}
+
+/// Processes a `batch` or `transaction` Bundle posted to the base URL.
+pub async fn process(ctx: &Ctx, bundle: Value, prefer: PreferReturn) -> Result<Value, ApiError> {
+    if bundle.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
+        return Err(ApiError::bad_request(
+            "POST to the base URL needs a Bundle of type batch or transaction",
+        ));
+    }
+    let kind = bundle
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let entries = match bundle.get("entry") {
+        None => Vec::new(),
+        Some(Value::Array(a)) => a.clone(),
+        Some(_) => {
+            return Err(ApiError::bad_request("Bundle.entry must be an array").at("Bundle.entry"))
+        }
+    };
+    if entries.len() > ctx.limits.max_bundle_entries {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-costly",
+            format!(
+                "the Bundle has {} entries; the limit is {}",
+                entries.len(),
+                ctx.limits.max_bundle_entries
+            ),
+        ));
+    }
+    let with_resource = prefer == PreferReturn::Representation;
+    match kind.as_str() {
+        "transaction" => transaction(ctx, entries, with_resource).await,
+        "batch" => Ok(batch(ctx, entries, with_resource).await),
+        "" => Err(ApiError::bad_request("Bundle.type is missing").at("Bundle.type")),
+        other => Err(ApiError::bad_request(format!(
+            "Bundle.type '{other}' cannot be processed; POST a batch or a transaction"
+        ))
+        .at("Bundle.type")),
+    }
+}
+
+async fn batch(ctx: &Ctx, entries: Vec<Value>, with_resource: bool) -> Value {
+    let mut out = Vec::with_capacity(entries.len());
+    for (i, entry) in entries.into_iter().enumerate() {
+        let res = match parse_request(ctx, &entry, i) {
+            Ok(req) => run_single(ctx, &req, entry.get("resource").cloned()).await,
+            Err(e) => Err(e),
+        };
+        out.push(match res {
+            Ok(reply) => response_entry(&ctx.base, &reply, with_resource),
+            Err(e) => error_entry(&entry_err(i, e)),
+        });
+    }
+    json!({"resourceType": "Bundle", "id": rest::new_id(), "type": "batch-response", "entry": out})
+}
+
+/// Runs one entry as the matching single interaction (batch entries, and GETs in transactions).
+async fn run_single(
+    ctx: &Ctx,
+    req: &EntryRequest,
+    resource: Option<Value>,
+) -> Result<Reply, ApiError> {
+    let need =
+        |r: Option<Value>| r.ok_or_else(|| ApiError::bad_request("entry.resource is missing"));
+    match (req.method.as_str(), req.id.as_deref(), req.rest.as_slice()) {
+        ("POST", None, []) => rest::create(ctx, &req.rtype, need(resource)?, &req.cond).await,
+        ("PUT", Some(id), []) => {
+            rest::update(ctx, &req.rtype, id, need(resource)?, &req.cond).await
+        }
+        ("DELETE", Some(id), []) => rest::delete(ctx, &req.rtype, id, &req.cond).await,
+        ("PATCH", Some(id), []) => {
+            let (doc, is_json) = patch_body(need(resource)?)?;
+            rest::patch(ctx, &req.rtype, id, &doc, is_json, &req.cond).await
+        }
+        ("GET" | "HEAD", _, _) => {
+            let query: Vec<(String, String)> = crate::query::parse(&req.query);
+            crate::routes::get(
+                ctx,
+                &req.rtype,
+                req.id.as_deref(),
+                &req.rest,
+                &query,
+                &req.cond,
+            )
+            .await
+        }
+        _ => Err(ApiError::bad_request(format!(
+            "unsupported entry request {} {}",
+            req.method,
+            [Some(req.rtype.as_str()), req.id.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join("/")
+        ))),
+    }
+}
+
+/// A PATCH entry carries either a Parameters (FHIR Patch) or a Binary with a JSON Patch.
+fn patch_body(resource: Value) -> Result<(Value, bool), ApiError> {
+    match resource.get("resourceType").and_then(Value::as_str) {
+        Some("Parameters") => Ok((resource, false)),
+        Some("Binary") => {
+            let data = resource.get("data").and_then(Value::as_str).unwrap_or("");
+            use base64::Engine as _;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(data.split_whitespace().collect::<String>())
+                .map_err(|_| ApiError::bad_request("Binary.data of a PATCH entry is not base64"))?;
+            let doc: Value = serde_json::from_slice(&bytes).map_err(|e| {
+                ApiError::bad_request(format!("the JSON Patch in Binary.data is malformed: {e}"))
+            })?;
+            Ok((doc, true))
+        }
+        _ => Err(ApiError::bad_request(
+            "a PATCH entry needs a Parameters or Binary resource",
+        )),
+    }
+}
+
+/// Replaces every `reference` whose value is a key of `map`; reports unresolved `urn:uuid:` ones.
+fn rewrite_refs(v: &mut Value, map: &HashMap<String, String>, unresolved: &mut Vec<String>) {
+    match v {
+        Value::Object(o) => {
+            for (k, child) in o.iter_mut() {
+                if k == "reference" {
+                    if let Value::String(s) = child {
+                        if let Some(to) = map.get(s.as_str()) {
+                            *s = to.clone();
+                        } else if s.starts_with("urn:uuid:") || s.starts_with("urn:oid:") {
+                            unresolved.push(s.clone());
+                        }
+                        continue;
+                    }
+                }
+                rewrite_refs(child, map, unresolved);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| rewrite_refs(x, map, unresolved)),
+        _ => {}
+    }
+}
+
+fn order(method: &str) -> u8 {
+    match method {
+        "DELETE" => 0,
+        "POST" => 1,
+        "PUT" | "PATCH" => 2,
+        _ => 3,
+    }
+}
+
+async fn transaction(
+    ctx: &Ctx,
+    entries: Vec<Value>,
+    with_resource: bool,
+) -> Result<Value, ApiError> {
+    let mut reqs = Vec::with_capacity(entries.len());
+    for (i, e) in entries.iter().enumerate() {
+        reqs.push(parse_request(ctx, e, i)?);
+    }
+    // Assign ids and build the fullUrl -> Type/id map.
+    let mut map: HashMap<String, String> = HashMap::new();
+    let mut ids: Vec<Option<String>> = Vec::with_capacity(reqs.len());
+    for (i, (req, entry)) in reqs.iter().zip(&entries).enumerate() {
+        rest::check_type(ctx.defs, &req.rtype).map_err(|e| entry_err(i, e.at("request.url")))?;
+        let id =
+            match (req.method.as_str(), &req.id) {
+                ("POST", None) if req.rest.is_empty() => Some(rest::new_id()),
+                ("PUT" | "PATCH" | "DELETE", Some(id)) if req.rest.is_empty() => {
+                    rest::check_id(id).map_err(|e| entry_err(i, e))?;
+                    Some(id.clone())
+                }
+                ("GET" | "HEAD", _) => None,
+                ("PUT" | "DELETE", None) => {
+                    return Err(entry_err(i, ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "not-supported",
+                    "conditional update and delete are not supported yet (they need search)",
+                ).at("request.url")));
+                }
+                _ => {
+                    return Err(entry_err(
+                        i,
+                        ApiError::bad_request(format!(
+                            "unsupported entry request {} {}",
+                            req.method, req.rtype
+                        ))
+                        .at("request"),
+                    ))
+                }
+            };
+        if req.cond.if_none_exist.is_some() {
+            return Err(entry_err(
+                i,
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "not-supported",
+                    "conditional create (ifNoneExist) is not supported yet (it needs search)",
+                )
+                .at("request.ifNoneExist"),
+            ));
+        }
+        if let (Some(id), Some(full)) = (&id, entry.get("fullUrl").and_then(Value::as_str)) {
+            let target = format!("{}/{id}", req.rtype);
+            if map.insert(full.to_string(), target).is_some() {
+                return Err(entry_err(
+                    i,
+                    ApiError::bad_request(format!("fullUrl '{full}' appears twice")).at("fullUrl"),
+                ));
+            }
+        }
+        ids.push(id);
+    }
+    // Prepare writes.
+    let mut order_idx: Vec<usize> = (0..reqs.len()).collect();
+    order_idx.sort_by_key(|&i| order(&reqs[i].method));
+    let mut ops: Vec<WriteOp> = Vec::new();
+    let mut op_entry: Vec<usize> = Vec::new();
+    let mut refs = Vec::new();
+    let mut written: HashSet<(String, String)> = HashSet::new();
+    let mut deleted: HashSet<(String, String)> = HashSet::new();
+    let mut entries = entries;
+    for &i in &order_idx {
+        let req = &reqs[i];
+        let Some(id) = ids[i].clone() else { continue };
+        let key = (req.rtype.clone(), id.clone());
+        let precondition = |create: bool| match req.cond.if_match {
+            Some(v) => Precondition::VersionIs(v),
+            None if create => Precondition::MustNotExist,
+            None => Precondition::None,
+        };
+        match req.method.as_str() {
+            "DELETE" => {
+                deleted.insert(key);
+                ops.push(WriteOp::Delete {
+                    rtype: req.rtype.clone(),
+                    id,
+                    precondition: precondition(false),
+                });
+            }
+            "POST" | "PUT" | "PATCH" => {
+                let mut resource =
+                    entries[i]
+                        .get_mut("resource")
+                        .map(Value::take)
+                        .ok_or_else(|| {
+                            entry_err(
+                                i,
+                                ApiError::bad_request("entry.resource is missing").at("resource"),
+                            )
+                        })?;
+                let mut precond = precondition(req.method == "POST");
+                if req.method == "PATCH" {
+                    let (doc, is_json) = patch_body(resource).map_err(|e| entry_err(i, e))?;
+                    let current = ctx
+                        .store
+                        .read(&req.rtype, &id)
+                        .await?
+                        .filter(|c| !c.deleted)
+                        .ok_or_else(|| {
+                            entry_err(
+                                i,
+                                ApiError::not_found(format!("{}/{id} is not known", req.rtype)),
+                            )
+                        })?;
+                    let cur: Value = serde_json::from_slice(&current.json).map_err(|e| {
+                        ApiError::internal(format!("stored JSON is unreadable: {e}"))
+                    })?;
+                    resource = if is_json {
+                        zdrav_fhir::patch::json_patch(&cur, &doc)
+                    } else {
+                        zdrav_fhir::patch::fhir_patch(ctx.defs, &cur, &doc)
+                    }
+                    .map_err(|e| {
+                        entry_err(
+                            i,
+                            ApiError::new(
+                                StatusCode::UNPROCESSABLE_ENTITY,
+                                "processing",
+                                e.to_string(),
+                            ),
+                        )
+                    })?;
+                    precond = Precondition::VersionIs(req.cond.if_match.unwrap_or(current.version));
+                } else if req.method == "PUT" {
+                    match resource.get("id").and_then(Value::as_str) {
+                        Some(b) if b == id => {}
+                        _ => {
+                            return Err(entry_err(
+                                i,
+                                ApiError::bad_request(format!(
+                                    "the resource id must equal the id in request.url ('{id}')"
+                                ))
+                                .at(format!("{}.id", req.rtype)),
+                            ))
+                        }
+                    }
+                }
+                let mut unresolved = Vec::new();
+                rewrite_refs(&mut resource, &map, &mut unresolved);
+                if let Some(u) = unresolved.first() {
+                    return Err(entry_err(
+                        i,
+                        ApiError::bad_request(format!(
+                        "reference '{u}' does not match the fullUrl of any entry in the transaction"
+                    ))
+                        .at("resource"),
+                    ));
+                }
+                let local = rest::prepare(ctx.defs, &req.rtype, &id, &mut resource)
+                    .map_err(|e| entry_err(i, e))?;
+                refs.extend(
+                    local
+                        .into_iter()
+                        .map(|r| (format!("Bundle.entry[{i}].resource"), r)),
+                );
+                written.insert(key);
+                ops.push(WriteOp::Put {
+                    rtype: req.rtype.clone(),
+                    id,
+                    resource,
+                    precondition: precond,
+                });
+            }
+            _ => continue,
+        }
+        op_entry.push(i);
+    }
+    for (prefix, r) in &refs {
+        let key = (r.rtype.clone(), r.id.clone());
+        if deleted.contains(&key) && !written.contains(&key) {
+            return Err(ApiError::bad_request(format!(
+                "{}/{} is referenced but deleted by this transaction",
+                r.rtype, r.id
+            ))
+            .at(prefix.clone()));
+        }
+    }
+    rest::check_references(&ctx.store, &refs, &written).await?;
+    let results = match ctx.store.commit(ops).await {
+        Ok(r) => r,
+        Err(e) => {
+            let idx = match &e {
+                StoreError::VersionConflict { index, .. }
+                | StoreError::AlreadyExists { index, .. }
+                | StoreError::DuplicateKey { index, .. } => op_entry.get(*index).copied(),
+                StoreError::Backend(_) => None,
+            };
+            let err = ApiError::from(e);
+            return Err(match idx {
+                Some(i) => entry_err(i, err),
+                None => err,
+            });
+        }
+    };
+    let mut out: Vec<Value> = vec![Value::Null; reqs.len()];
+    for (w, &i) in results.iter().zip(&op_entry) {
+        let prefer = if with_resource {
+            PreferReturn::Representation
+        } else {
+            PreferReturn::Minimal
+        };
+        let reply = rest::write_reply(w, prefer);
+        out[i] = response_entry(&ctx.base, &reply, with_resource);
+    }
+    for &i in &order_idx {
+        if ids[i].is_none() {
+            out[i] = match run_single(ctx, &reqs[i], None).await {
+                Ok(reply) => response_entry(&ctx.base, &reply, true),
+                Err(e) => error_entry(&e),
+            };
+        }
+    }
+    Ok(
+        json!({"resourceType": "Bundle", "id": rest::new_id(), "type": "transaction-response", "entry": out}),
+    )
+}

@@ -1,0 +1,615 @@
+//! The FHIR instance and type interactions (read, vread, create, update, delete, patch,
+//! $validate), independent of HTTP so that batch and transaction entries run the very same code.
+
+use crate::body::Limits;
+use crate::error::ApiError;
+use axum::http::StatusCode;
+use bytes::Bytes;
+use serde_json::{Map, Value};
+use zdrav_fhir::{Definitions, Issue};
+use zdrav_store::{DynStore, Precondition, StoredResource, WriteOp, WriteOutcome, WriteResult};
+
+/// Everything an interaction needs.
+#[derive(Clone)]
+pub struct Ctx {
+    /// The store.
+    pub store: DynStore,
+    /// The R4 definitions.
+    pub defs: &'static Definitions,
+    /// Request limits.
+    pub limits: Limits,
+    /// The public base URL of the FHIR API, e.g. `http://127.0.0.1:8080/fhir`.
+    pub base: String,
+}
+
+/// What `Prefer: return=` asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PreferReturn {
+    /// The resource (default).
+    #[default]
+    Representation,
+    /// No body.
+    Minimal,
+    /// An OperationOutcome.
+    OperationOutcome,
+}
+
+impl PreferReturn {
+    /// Parses a `Prefer` header value.
+    pub fn parse(prefer: Option<&str>) -> PreferReturn {
+        let Some(p) = prefer else {
+            return PreferReturn::Representation;
+        };
+        for part in p.split([',', ';']) {
+            match part
+                .trim()
+                .strip_prefix("return=")
+                .map(|v| v.trim_matches('"'))
+            {
+                Some("minimal") => return PreferReturn::Minimal,
+                Some("OperationOutcome") => return PreferReturn::OperationOutcome,
+                Some("representation") => return PreferReturn::Representation,
+                _ => {}
+            }
+        }
+        PreferReturn::Representation
+    }
+}
+
+/// Conditional headers of a request (or of a bundle entry's `request`).
+#[derive(Debug, Clone, Default)]
+pub struct Conditions {
+    /// `If-Match`: the version the client expects.
+    pub if_match: Option<u64>,
+    /// `If-None-Match` on read.
+    pub if_none_match: Option<u64>,
+    /// `If-Modified-Since` on read.
+    pub if_modified_since: Option<std::time::SystemTime>,
+    /// `If-None-Exist` on create (conditional create).
+    pub if_none_exist: Option<String>,
+    /// `Prefer: return=`.
+    pub prefer: PreferReturn,
+}
+
+/// Parses an ETag (`W/"3"` or `"3"` or `3`) to a version number.
+pub fn parse_etag(s: &str) -> Result<u64, ApiError> {
+    let t = s.trim();
+    let t = t.strip_prefix("W/").unwrap_or(t).trim_matches('"');
+    t.parse::<u64>()
+        .map_err(|_| ApiError::bad_request(format!("invalid ETag '{s}': expected W/\"<version>\"")))
+}
+
+/// A response body.
+#[derive(Debug, Clone)]
+pub enum Payload {
+    /// No body.
+    None,
+    /// Stored JSON bytes, served as they are.
+    Raw(Bytes),
+    /// A built JSON value.
+    Json(Value),
+}
+
+/// The result of an interaction, before it becomes an HTTP response or a bundle entry.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Body.
+    pub payload: Payload,
+    /// `Location` (relative to the base: `Patient/1/_history/1`).
+    pub location: Option<String>,
+    /// Version for the `ETag`.
+    pub version: Option<u64>,
+    /// `lastUpdated` for `Last-Modified`.
+    pub last_modified: Option<String>,
+}
+
+impl Reply {
+    /// A reply with a JSON body and no headers.
+    pub fn json(status: StatusCode, v: Value) -> Reply {
+        Reply {
+            status,
+            payload: Payload::Json(v),
+            location: None,
+            version: None,
+            last_modified: None,
+        }
+    }
+
+    /// A reply carrying a stored resource.
+    pub fn stored(r: &StoredResource) -> Reply {
+        Reply {
+            status: StatusCode::OK,
+            payload: Payload::Raw(r.json.clone()),
+            location: None,
+            version: Some(r.version),
+            last_modified: Some(r.last_updated.clone()),
+        }
+    }
+}
+
+/// Checks the resource type in a URL.
+pub fn check_type(defs: &Definitions, rtype: &str) -> Result<(), ApiError> {
+    if defs.is_resource_type(rtype) {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(format!(
+            "unknown resource type '{rtype}'"
+        )))
+    }
+}
+
+/// Checks a logical id in a URL.
+pub fn check_id(id: &str) -> Result<(), ApiError> {
+    if zdrav_fhir::primitives::is_id(id) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "invalid id '{id}': 1-64 characters of A-Z a-z 0-9 - ."
+        )))
+    }
+}
+
+/// Makes a resource ready to store: checks its type, drops server-managed meta, sets the id and
+/// validates it against the definitions. Returns the local references to check for existence.
+pub fn prepare(
+    defs: &Definitions,
+    rtype: &str,
+    id: &str,
+    resource: &mut Value,
+) -> Result<Vec<zdrav_fhir::LocalRef>, ApiError> {
+    let Some(obj) = resource.as_object_mut() else {
+        return Err(ApiError::bad_request("a resource must be a JSON object"));
+    };
+    match obj.get("resourceType") {
+        Some(Value::String(t)) if t == rtype => {}
+        Some(Value::String(t)) => {
+            return Err(ApiError::bad_request(format!(
+                "resourceType '{t}' does not match the URL type '{rtype}'"
+            ))
+            .at(rtype.to_string()))
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "resourceType is missing or not a string",
+            ))
+        }
+    }
+    if let Some(Value::Object(meta)) = obj.get_mut("meta") {
+        // versionId and lastUpdated belong to the server; an empty meta is left by clients that
+        // only meant to clear them.
+        meta.remove("versionId");
+        meta.remove("lastUpdated");
+        if meta.is_empty() {
+            obj.remove("meta");
+        }
+    }
+    obj.insert("id".into(), Value::String(id.to_string()));
+    let v = zdrav_fhir::validate(defs, resource);
+    if !v.is_valid() {
+        return Err(ApiError {
+            status: StatusCode::BAD_REQUEST,
+            issues: v.issues,
+        });
+    }
+    Ok(v.local_refs)
+}
+
+/// Fails with 400 if any local reference points at a resource that does not exist, unless it is
+/// in `pending` (written by the same transaction).
+pub async fn check_references(
+    store: &DynStore,
+    refs: &[(String, zdrav_fhir::LocalRef)],
+    pending: &std::collections::HashSet<(String, String)>,
+) -> Result<(), ApiError> {
+    let mut to_check: Vec<(String, String)> = Vec::new();
+    let mut sites: Vec<(String, &zdrav_fhir::LocalRef)> = Vec::new();
+    for (prefix, r) in refs {
+        let key = (r.rtype.clone(), r.id.clone());
+        if pending.contains(&key) {
+            continue;
+        }
+        to_check.push(key);
+        sites.push((prefix.clone(), r));
+    }
+    if to_check.is_empty() {
+        return Ok(());
+    }
+    let found = store.exists_many(to_check).await?;
+    let issues: Vec<Issue> = found
+        .iter()
+        .zip(sites)
+        .filter(|(ok, _)| !**ok)
+        .take(50)
+        .map(|(_, (prefix, r))| {
+            let at = match r.expression.split_once('.') {
+                Some((_, rest)) if !prefix.is_empty() => format!("{prefix}.{rest}"),
+                _ => r.expression.clone(),
+            };
+            Issue::error(
+                "not-found",
+                format!("referenced resource {}/{} does not exist", r.rtype, r.id),
+            )
+            .at(at)
+        })
+        .collect();
+    if issues.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError {
+            status: StatusCode::BAD_REQUEST,
+            issues,
+        })
+    }
+}
+
+/// Builds the reply to a successful write, honouring `Prefer: return=`.
+pub fn write_reply(w: &WriteResult, prefer: PreferReturn) -> Reply {
+    let status = match w.outcome {
+        WriteOutcome::Created => StatusCode::CREATED,
+        _ => StatusCode::OK,
+    };
+    let payload = match prefer {
+        PreferReturn::Minimal => Payload::None,
+        PreferReturn::Representation if !w.json.is_empty() => Payload::Raw(w.json.clone()),
+        _ => Payload::Json(zdrav_fhir::operation_outcome(&[Issue::information(
+            "informational",
+            match w.outcome {
+                WriteOutcome::Created => {
+                    format!("created {}/{} version {}", w.rtype, w.id, w.version)
+                }
+                WriteOutcome::Updated => {
+                    format!("updated {}/{} to version {}", w.rtype, w.id, w.version)
+                }
+                WriteOutcome::Deleted => format!("deleted {}/{}", w.rtype, w.id),
+                WriteOutcome::NoOp => {
+                    format!("{}/{} did not exist; nothing deleted", w.rtype, w.id)
+                }
+            },
+        )])),
+    };
+    Reply {
+        status,
+        payload,
+        location: (w.outcome != WriteOutcome::NoOp)
+            .then(|| format!("{}/{}/_history/{}", w.rtype, w.id, w.version)),
+        version: (w.outcome != WriteOutcome::NoOp).then_some(w.version),
+        last_modified: Some(w.last_updated.clone()),
+    }
+}
+
+async fn commit_one(ctx: &Ctx, op: WriteOp) -> Result<WriteResult, ApiError> {
+    let mut results = ctx.store.commit(vec![op]).await?;
+    results
+        .pop()
+        .ok_or_else(|| ApiError::internal("the store returned no result for a write"))
+}
+
+fn no_conditional(what: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "not-supported",
+        format!("conditional {what} is not supported yet (it needs search)"),
+    )
+}
+
+/// `POST [type]`: create with a server-assigned id.
+pub async fn create(
+    ctx: &Ctx,
+    rtype: &str,
+    mut resource: Value,
+    c: &Conditions,
+) -> Result<Reply, ApiError> {
+    check_type(ctx.defs, rtype)?;
+    if c.if_none_exist.is_some() {
+        return Err(no_conditional("create (If-None-Exist)"));
+    }
+    let id = new_id();
+    let refs = prepare(ctx.defs, rtype, &id, &mut resource)?;
+    let refs: Vec<_> = refs.into_iter().map(|r| (String::new(), r)).collect();
+    check_references(&ctx.store, &refs, &Default::default()).await?;
+    let w = commit_one(
+        ctx,
+        WriteOp::Put {
+            rtype: rtype.to_string(),
+            id,
+            resource,
+            precondition: Precondition::MustNotExist,
+        },
+    )
+    .await?;
+    Ok(write_reply(&w, c.prefer))
+}
+
+/// A new server-assigned logical id.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// `PUT [type]/[id]`: update, or create with the client's id.
+pub async fn update(
+    ctx: &Ctx,
+    rtype: &str,
+    id: &str,
+    mut resource: Value,
+    c: &Conditions,
+) -> Result<Reply, ApiError> {
+    check_type(ctx.defs, rtype)?;
+    check_id(id)?;
+    match resource.get("id") {
+        Some(Value::String(body_id)) if body_id == id => {}
+        Some(Value::String(body_id)) => {
+            return Err(ApiError::bad_request(format!(
+                "the id in the body ('{body_id}') differs from the id in the URL ('{id}')"
+            ))
+            .at(format!("{rtype}.id")))
+        }
+        _ => {
+            return Err(
+                ApiError::bad_request("an update must carry the resource id in the body")
+                    .at(format!("{rtype}.id")),
+            )
+        }
+    }
+    let refs = prepare(ctx.defs, rtype, id, &mut resource)?;
+    let refs: Vec<_> = refs.into_iter().map(|r| (String::new(), r)).collect();
+    check_references(&ctx.store, &refs, &Default::default()).await?;
+    let precondition = c
+        .if_match
+        .map_or(Precondition::None, Precondition::VersionIs);
+    let w = commit_one(
+        ctx,
+        WriteOp::Put {
+            rtype: rtype.to_string(),
+            id: id.to_string(),
+            resource,
+            precondition,
+        },
+    )
+    .await?;
+    Ok(write_reply(&w, c.prefer))
+}
+
+/// `DELETE [type]/[id]`.
+pub async fn delete(ctx: &Ctx, rtype: &str, id: &str, c: &Conditions) -> Result<Reply, ApiError> {
+    check_type(ctx.defs, rtype)?;
+    check_id(id)?;
+    let precondition = c
+        .if_match
+        .map_or(Precondition::None, Precondition::VersionIs);
+    let w = commit_one(
+        ctx,
+        WriteOp::Delete {
+            rtype: rtype.to_string(),
+            id: id.to_string(),
+            precondition,
+        },
+    )
+    .await?;
+    let mut r = write_reply(&w, PreferReturn::OperationOutcome);
+    r.location = None;
+    if c.prefer == PreferReturn::Minimal {
+        r.payload = Payload::None;
+    }
+    Ok(r)
+}
+
+/// `GET [type]/[id]`.
+pub async fn read(ctx: &Ctx, rtype: &str, id: &str, c: &Conditions) -> Result<Reply, ApiError> {
+    check_type(ctx.defs, rtype)?;
+    check_id(id)?;
+    let r = ctx
+        .store
+        .read(rtype, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("{rtype}/{id} is not known")))?;
+    if r.deleted {
+        return Err(gone(&r));
+    }
+    if not_modified(&r, c) {
+        let mut reply = Reply::stored(&r);
+        reply.status = StatusCode::NOT_MODIFIED;
+        reply.payload = Payload::None;
+        return Ok(reply);
+    }
+    Ok(Reply::stored(&r))
+}
+
+fn gone(r: &StoredResource) -> ApiError {
+    ApiError::new(
+        StatusCode::GONE,
+        "deleted",
+        format!(
+            "{}/{} was deleted (version {}, {})",
+            r.rtype, r.id, r.version, r.last_updated
+        ),
+    )
+}
+
+fn not_modified(r: &StoredResource, c: &Conditions) -> bool {
+    if let Some(v) = c.if_none_match {
+        return v == r.version;
+    }
+    if let Some(since) = c.if_modified_since {
+        if let Some((start, _)) = zdrav_store::parse_fhir_datetime_range(&r.last_updated) {
+            let secs = start.div_euclid(1_000_000);
+            let since_secs = since
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            return secs <= since_secs;
+        }
+    }
+    false
+}
+
+/// `GET [type]/[id]/_history/[vid]`.
+pub async fn vread(ctx: &Ctx, rtype: &str, id: &str, vid: &str) -> Result<Reply, ApiError> {
+    check_type(ctx.defs, rtype)?;
+    check_id(id)?;
+    let version: u64 = vid
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("invalid version id '{vid}'")))?;
+    let r = ctx
+        .store
+        .vread(rtype, id, version)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("{rtype}/{id} has no version {vid}")))?;
+    if r.deleted {
+        return Err(gone(&r));
+    }
+    Ok(Reply::stored(&r))
+}
+
+/// `PATCH [type]/[id]` with a JSON Patch or a FHIR Patch (Parameters).
+pub async fn patch(
+    ctx: &Ctx,
+    rtype: &str,
+    id: &str,
+    patch_doc: &Value,
+    json_patch: bool,
+    c: &Conditions,
+) -> Result<Reply, ApiError> {
+    check_type(ctx.defs, rtype)?;
+    check_id(id)?;
+    // Without If-Match, a concurrent writer between our read and our commit is retried, so a
+    // patch never silently overwrites someone else's version.
+    for _attempt in 0..5 {
+        let current = ctx
+            .store
+            .read(rtype, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("{rtype}/{id} is not known")))?;
+        if current.deleted {
+            return Err(gone(&current));
+        }
+        if let Some(expected) = c.if_match {
+            if expected != current.version {
+                return Err(ApiError::precondition(format!(
+                    "{rtype}/{id} is at version {}, not {expected}",
+                    current.version
+                )));
+            }
+        }
+        let doc: Value = serde_json::from_slice(&current.json)
+            .map_err(|e| ApiError::internal(format!("stored JSON is unreadable: {e}")))?;
+        let patched = if json_patch {
+            zdrav_fhir::patch::json_patch(&doc, patch_doc)
+        } else {
+            zdrav_fhir::patch::fhir_patch(ctx.defs, &doc, patch_doc)
+        }
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "processing",
+                e.to_string(),
+            )
+        })?;
+        let mut patched = patched;
+        if patched.get("id").and_then(Value::as_str) != Some(id) {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "processing",
+                "a patch must not change the resource id",
+            ));
+        }
+        let refs = prepare(ctx.defs, rtype, id, &mut patched).map_err(|mut e| {
+            e.status = StatusCode::UNPROCESSABLE_ENTITY;
+            e
+        })?;
+        let refs: Vec<_> = refs.into_iter().map(|r| (String::new(), r)).collect();
+        check_references(&ctx.store, &refs, &Default::default()).await?;
+        let res = ctx
+            .store
+            .commit(vec![WriteOp::Put {
+                rtype: rtype.to_string(),
+                id: id.to_string(),
+                resource: patched,
+                precondition: Precondition::VersionIs(current.version),
+            }])
+            .await;
+        match res {
+            Ok(mut ws) => {
+                let w = ws.pop().ok_or_else(|| {
+                    ApiError::internal("the store returned no result for a write")
+                })?;
+                return Ok(write_reply(&w, c.prefer));
+            }
+            Err(zdrav_store::StoreError::VersionConflict { .. }) if c.if_match.is_none() => {
+                continue
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::new(
+        StatusCode::CONFLICT,
+        "conflict",
+        format!("{rtype}/{id} kept changing while being patched; try again"),
+    ))
+}
+
+/// `$validate` at type or instance level: 200 with an OperationOutcome listing every issue.
+pub async fn validate_op(
+    ctx: &Ctx,
+    rtype: &str,
+    id: Option<&str>,
+    body: Option<Value>,
+) -> Result<Reply, ApiError> {
+    check_type(ctx.defs, rtype)?;
+    let resource = match body {
+        Some(Value::Object(o))
+            if o.get("resourceType").and_then(Value::as_str) == Some("Parameters") =>
+        {
+            param_resource(&o)?
+        }
+        Some(v) => v,
+        None => match id {
+            Some(id) => {
+                let r = read(ctx, rtype, id, &Conditions::default()).await?;
+                match r.payload {
+                    Payload::Raw(b) => serde_json::from_slice(&b).map_err(|e| {
+                        ApiError::internal(format!("stored JSON is unreadable: {e}"))
+                    })?,
+                    _ => return Err(ApiError::internal("unexpected read payload")),
+                }
+            }
+            None => {
+                return Err(ApiError::bad_request(
+                    "$validate needs a resource in the body",
+                ))
+            }
+        },
+    };
+    if resource.get("resourceType").and_then(Value::as_str) != Some(rtype) {
+        return Err(ApiError::bad_request(format!(
+            "$validate on {rtype} needs a {rtype} resource"
+        )));
+    }
+    if let (Some(id), Some(body_id)) = (id, resource.get("id").and_then(Value::as_str)) {
+        if id != body_id {
+            return Err(ApiError::bad_request(format!(
+                "the id in the body ('{body_id}') differs from the id in the URL ('{id}')"
+            )));
+        }
+    }
+    let v = zdrav_fhir::validate(ctx.defs, &resource);
+    Ok(Reply::json(
+        StatusCode::OK,
+        zdrav_fhir::operation_outcome(&v.issues),
+    ))
+}
+
+fn param_resource(params: &Map<String, Value>) -> Result<Value, ApiError> {
+    params
+        .get("parameter")
+        .and_then(Value::as_array)
+        .and_then(|ps| {
+            ps.iter()
+                .find(|p| p.get("name").and_then(Value::as_str) == Some("resource"))
+                .and_then(|p| p.get("resource").cloned())
+        })
+        .ok_or_else(|| {
+            ApiError::bad_request("Parameters for $validate need a 'resource' parameter")
+        })
+}

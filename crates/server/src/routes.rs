@@ -1,0 +1,287 @@
+//! The `/fhir` router: maps a method and path to an interaction and its reply to an HTTP response.
+//! Dispatch is by hand over path segments, not axum path patterns, because FHIR paths mix ids with
+//! `_history`, `$operation` and `_search` in the same positions and every miss must still be a
+//! FHIR OperationOutcome.
+
+use crate::body::{self, BodyKind};
+use crate::error::ApiError;
+use crate::history;
+use crate::query;
+use crate::rest::{self, Conditions, Ctx, Payload, PreferReturn, Reply};
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use zdrav_store::HistoryScope;
+
+/// Renders an error as an OperationOutcome response.
+pub fn error_response(e: &ApiError, content_type: &'static str) -> Response {
+    let body = serde_json::to_vec(&zdrav_fhir::operation_outcome(&e.issues)).unwrap_or_default();
+    let mut r = (e.status, body).into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+fn conditions(h: &HeaderMap) -> Result<Conditions, ApiError> {
+    let s = |name: &str| h.get(name).and_then(|v| v.to_str().ok());
+    Ok(Conditions {
+        if_match: s("if-match").map(rest::parse_etag).transpose()?,
+        if_none_match: match s("if-none-match") {
+            Some("*") | None => None,
+            Some(v) => Some(rest::parse_etag(v)?),
+        },
+        if_modified_since: s("if-modified-since")
+            .map(|v| {
+                httpdate::parse_http_date(v).map_err(|_| {
+                    ApiError::bad_request(format!("invalid If-Modified-Since date '{v}'"))
+                })
+            })
+            .transpose()?,
+        if_none_exist: s("if-none-exist").map(String::from),
+        prefer: PreferReturn::parse(s("prefer")),
+    })
+}
+
+fn http_date(instant: &str) -> Option<String> {
+    let (start, _) = zdrav_store::parse_fhir_datetime_range(instant)?;
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_micros(u64::try_from(start).ok()?);
+    Some(httpdate::fmt_http_date(t))
+}
+
+fn render(
+    ctx: &Ctx,
+    reply: Reply,
+    content_type: &'static str,
+    pretty: bool,
+    head: bool,
+) -> Response {
+    let body = match reply.payload {
+        Payload::None => Vec::new(),
+        Payload::Raw(b) if !pretty => b.to_vec(),
+        Payload::Raw(b) => serde_json::from_slice::<Value>(&b)
+            .and_then(|v| serde_json::to_vec_pretty(&v))
+            .unwrap_or_else(|_| b.to_vec()),
+        Payload::Json(v) if pretty => serde_json::to_vec_pretty(&v).unwrap_or_default(),
+        Payload::Json(v) => serde_json::to_vec(&v).unwrap_or_default(),
+    };
+    let has_body = !body.is_empty();
+    let mut r = if head {
+        Response::new(Body::empty())
+    } else {
+        Response::new(Body::from(body))
+    };
+    *r.status_mut() = reply.status;
+    let h = r.headers_mut();
+    if has_body {
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    }
+    if let Some(v) = reply.version {
+        if let Ok(val) = HeaderValue::from_str(&format!("W/\"{v}\"")) {
+            h.insert(header::ETAG, val);
+        }
+    }
+    if let Some(lm) = reply.last_modified.as_deref().and_then(http_date) {
+        if let Ok(val) = HeaderValue::from_str(&lm) {
+            h.insert(header::LAST_MODIFIED, val);
+        }
+    }
+    if let Some(loc) = reply.location {
+        if let Ok(val) = HeaderValue::from_str(&format!("{}/{loc}", ctx.base)) {
+            h.insert(header::LOCATION, val.clone());
+            if reply.status == StatusCode::CREATED {
+                h.insert(header::CONTENT_LOCATION, val);
+            }
+        }
+    }
+    r
+}
+
+/// The axum handler for everything under `/fhir`.
+pub async fn handle(
+    State(ctx): State<Ctx>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let q = query::parse(uri.query().unwrap_or(""));
+    let content_type = match body::negotiate(&headers, query::first(&q, "_format")) {
+        Ok(ct) => ct,
+        Err(e) => return error_response(&e, "application/fhir+json"),
+    };
+    let pretty = query::first(&q, "_pretty") == Some("true");
+    let head = method == Method::HEAD;
+    match dispatch(&ctx, &method, &uri, &headers, body, &q).await {
+        Ok(reply) => render(&ctx, reply, content_type, pretty, head),
+        Err(e) => error_response(&e, content_type),
+    }
+}
+
+async fn read_body(ctx: &Ctx, body: Body) -> Result<bytes::Bytes, ApiError> {
+    axum::body::to_bytes(body, ctx.limits.max_body_bytes)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-costly",
+                format!(
+                    "the request body is larger than the limit of {} bytes",
+                    ctx.limits.max_body_bytes
+                ),
+            )
+        })
+}
+
+async fn dispatch(
+    ctx: &Ctx,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+    q: &[(String, String)],
+) -> Result<Reply, ApiError> {
+    let path = uri.path();
+    let rest_path = path.strip_prefix("/fhir").unwrap_or(path);
+    let segs: Vec<String> = rest_path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect();
+    let cond = conditions(headers)?;
+    let seg: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let m = method.as_str();
+    let with_body = matches!(m, "POST" | "PUT" | "PATCH");
+    let (raw, kind) = if with_body {
+        let kind = body::body_kind(headers)?;
+        (read_body(ctx, body).await?, kind)
+    } else {
+        (bytes::Bytes::new(), BodyKind::FhirJson)
+    };
+    let json = |raw: &bytes::Bytes| body::parse_resource(raw, &ctx.limits);
+    match (m, seg.as_slice()) {
+        ("POST", []) => {
+            let bundle = json(&raw)?;
+            let out = crate::bundle::process(ctx, bundle, cond.prefer).await?;
+            Ok(Reply::json(StatusCode::OK, out))
+        }
+        ("GET" | "HEAD", ["metadata"]) => Ok(Reply::json(
+            StatusCode::OK,
+            crate::capability::statement(ctx.defs, &ctx.base),
+        )),
+        ("GET" | "HEAD", ["_history"]) => history::history(ctx, HistoryScope::System, q).await,
+        ("POST", [t, "$validate"]) => rest::validate_op(ctx, t, None, Some(json(&raw)?)).await,
+        ("POST", [t, id, "$validate"]) => {
+            rest::validate_op(ctx, t, Some(id), Some(json(&raw)?)).await
+        }
+        ("GET", [t, id, "$validate"]) => rest::validate_op(ctx, t, Some(id), None).await,
+        ("POST", [t]) => rest::create(ctx, t, json(&raw)?, &cond).await,
+        ("PUT", [t, id]) => rest::update(ctx, t, id, json(&raw)?, &cond).await,
+        ("PUT", [t]) | ("DELETE", [t]) | ("PATCH", [t]) => {
+            rest::check_type(ctx.defs, t)?;
+            Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "not-supported",
+                "conditional update, delete and patch are not supported yet (they need search)",
+            ))
+        }
+        ("DELETE", [t, id]) => rest::delete(ctx, t, id, &cond).await,
+        ("PATCH", [t, id]) => {
+            let is_json_patch = kind == BodyKind::JsonPatch;
+            let doc = body::parse_json(&raw, &ctx.limits)?;
+            if !is_json_patch
+                && doc.get("resourceType").and_then(Value::as_str) != Some("Parameters")
+            {
+                return Err(ApiError::bad_request(
+                    "PATCH takes application/json-patch+json, or a FHIR Patch Parameters resource as application/fhir+json",
+                ));
+            }
+            rest::patch(ctx, t, id, &doc, is_json_patch, &cond).await
+        }
+        ("GET" | "HEAD", [t, rest @ ..]) => {
+            let (id, more) = match rest {
+                [] => (None, &[][..]),
+                [id, more @ ..] => (Some(*id), more),
+            };
+            let more: Vec<String> = more.iter().map(|s| s.to_string()).collect();
+            get(ctx, t, id, &more, q, &cond).await
+        }
+        (_, []) => Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "not-supported",
+            format!("{m} is not allowed on the base URL"),
+        )),
+        _ => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not-supported",
+            format!("no FHIR interaction matches {m} {path}"),
+        )),
+    }
+}
+
+/// GET interactions on a type or an instance (also used for GET entries of bundles).
+pub async fn get(
+    ctx: &Ctx,
+    rtype: &str,
+    id: Option<&str>,
+    more: &[String],
+    q: &[(String, String)],
+    cond: &Conditions,
+) -> Result<Reply, ApiError> {
+    if rtype == "metadata" && id.is_none() {
+        return Ok(Reply::json(
+            StatusCode::OK,
+            crate::capability::statement(ctx.defs, &ctx.base),
+        ));
+    }
+    if rtype == "_history" && id.is_none() {
+        return history::history(ctx, HistoryScope::System, q).await;
+    }
+    rest::check_type(ctx.defs, rtype)?;
+    let more: Vec<&str> = more.iter().map(String::as_str).collect();
+    match (id, more.as_slice()) {
+        (None, []) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "not-supported",
+            format!("search on {rtype} is not supported yet"),
+        )),
+        (Some("_history"), []) => {
+            history::history(ctx, HistoryScope::Type(rtype.to_string()), q).await
+        }
+        (Some(id), []) => {
+            let reply = rest::read(ctx, rtype, id, cond).await?;
+            crate::views::apply(ctx, reply, q)
+        }
+        (Some(id), ["_history"]) => {
+            rest::check_id(id)?;
+            history::history(
+                ctx,
+                HistoryScope::Instance(rtype.to_string(), id.to_string()),
+                q,
+            )
+            .await
+        }
+        (Some(id), ["_history", vid]) => {
+            let reply = rest::vread(ctx, rtype, id, vid).await?;
+            crate::views::apply(ctx, reply, q)
+        }
+        _ => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not-supported",
+            format!(
+                "no FHIR interaction matches GET {rtype}/{}",
+                [id.unwrap_or("")]
+                    .iter()
+                    .chain(more.iter())
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join("/")
+            ),
+        )),
+    }
+}

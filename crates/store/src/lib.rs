@@ -1,0 +1,54 @@
+//! The versioned resource store of zdrav. It keeps every version of every FHIR resource (type, id,
+//! versionId, lastUpdated, JSON), applies groups of writes atomically with optimistic version checks,
+//! and answers reads, version reads and history. The [`Store`] trait is the API boundary the server
+//! and every domain crate build on; no SQL exists outside this crate. The embedded backend is SQLite
+//! ([`SqliteStore`]) in WAL mode with synchronous commits: a call returns only after its commit is
+//! durable, so the HTTP layer acknowledges only committed writes.
+
+#![warn(missing_docs)]
+
+pub mod conformance;
+mod model;
+mod sqlite;
+mod time;
+
+pub use model::*;
+pub use sqlite::SqliteStore;
+pub use time::{format_instant, parse_fhir_datetime_range};
+
+use std::sync::Arc;
+
+/// A shared handle to a store backend.
+pub type DynStore = Arc<dyn Store>;
+
+/// The storage API. Every method is one atomic unit; writes are durable when the call returns `Ok`.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies all `ops` in one transaction: either every op succeeds and is committed, or nothing is
+    /// written and the first failure is returned (with the index of the failing op).
+    /// All versions written by one call share one `lastUpdated` instant.
+    async fn commit(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>, StoreError>;
+
+    /// The current version of a resource (a tombstone if its last version is a delete).
+    async fn read(&self, rtype: &str, id: &str) -> Result<Option<StoredResource>, StoreError>;
+
+    /// One specific version of a resource (tombstones included).
+    async fn vread(
+        &self,
+        rtype: &str,
+        id: &str,
+        version: u64,
+    ) -> Result<Option<StoredResource>, StoreError>;
+
+    /// Which of the given `(type, id)` pairs currently exist and are not deleted.
+    async fn exists_many(&self, keys: Vec<(String, String)>) -> Result<Vec<bool>, StoreError>;
+
+    /// A page of history, newest first, and the total number of entries matching the query.
+    async fn history(&self, query: HistoryQuery) -> Result<HistoryPage, StoreError>;
+
+    /// Counts of current (non-deleted) resources per type, for `/metrics` and tests.
+    async fn counts(&self) -> Result<Vec<(String, u64)>, StoreError>;
+
+    /// Confirms the backend answers (used by `/health`).
+    async fn ping(&self) -> Result<(), StoreError>;
+}

@@ -1,0 +1,180 @@
+//! The values that cross the [`crate::Store`] boundary.
+
+use bytes::Bytes;
+use serde_json::Value;
+
+/// What must hold for a write to go ahead; checked inside the write transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precondition {
+    /// No check: create-or-update.
+    None,
+    /// The resource must not exist (no version at all, deleted or not).
+    MustNotExist,
+    /// The current version must be exactly this one (If-Match). A deleted resource never matches.
+    VersionIs(u64),
+}
+
+/// One write in a [`crate::Store::commit`] call.
+#[derive(Debug, Clone)]
+pub enum WriteOp {
+    /// Writes a new version of `rtype/id`. The store sets `id`, `meta.versionId` and
+    /// `meta.lastUpdated` in `resource` before storing it.
+    Put {
+        /// Resource type, e.g. `Patient`.
+        rtype: String,
+        /// Logical id.
+        id: String,
+        /// The resource JSON (already validated by the caller).
+        resource: Value,
+        /// What must hold before writing.
+        precondition: Precondition,
+    },
+    /// Writes a tombstone version of `rtype/id` if it currently exists; a no-op otherwise.
+    Delete {
+        /// Resource type.
+        rtype: String,
+        /// Logical id.
+        id: String,
+        /// What must hold before deleting.
+        precondition: Precondition,
+    },
+}
+
+impl WriteOp {
+    /// The `(type, id)` this op writes.
+    pub fn key(&self) -> (&str, &str) {
+        match self {
+            WriteOp::Put { rtype, id, .. } | WriteOp::Delete { rtype, id, .. } => (rtype, id),
+        }
+    }
+}
+
+/// What a write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// A first version (or a version after a tombstone) was written: HTTP 201.
+    Created,
+    /// A new version of an existing resource was written: HTTP 200.
+    Updated,
+    /// A tombstone version was written.
+    Deleted,
+    /// A delete of a resource that did not exist or was already deleted: nothing written.
+    NoOp,
+}
+
+/// The result of one [`WriteOp`].
+#[derive(Debug, Clone)]
+pub struct WriteResult {
+    /// Resource type.
+    pub rtype: String,
+    /// Logical id.
+    pub id: String,
+    /// The version now current (for `NoOp`, the existing version or 0).
+    pub version: u64,
+    /// The commit instant, as a FHIR instant (`2026-11-23T09:10:00.123456Z`).
+    pub last_updated: String,
+    /// What happened.
+    pub outcome: WriteOutcome,
+    /// The stored JSON bytes for `Put`s (with meta set); empty for deletes.
+    pub json: Bytes,
+}
+
+/// One stored version of a resource.
+#[derive(Debug, Clone)]
+pub struct StoredResource {
+    /// Resource type.
+    pub rtype: String,
+    /// Logical id.
+    pub id: String,
+    /// Version number, from 1.
+    pub version: u64,
+    /// When this version was committed, as a FHIR instant.
+    pub last_updated: String,
+    /// True for a tombstone (the version written by a delete).
+    pub deleted: bool,
+    /// The resource JSON as stored (empty for tombstones).
+    pub json: Bytes,
+}
+
+/// Which history to list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HistoryScope {
+    /// Every resource.
+    System,
+    /// Every resource of one type.
+    Type(String),
+    /// One resource.
+    Instance(String, String),
+}
+
+/// A history query. Times are microseconds since the Unix epoch.
+#[derive(Debug, Clone)]
+pub struct HistoryQuery {
+    /// Whose history.
+    pub scope: HistoryScope,
+    /// Only versions committed at or after this instant (`_since`).
+    pub since_micros: Option<i64>,
+    /// Only versions that were current at some moment in `[start, end)` (`_at`, with the implicit
+    /// range of a partial date).
+    pub at_micros: Option<(i64, i64)>,
+    /// Only versions committed at or before this sequence number: pins paging to a snapshot so
+    /// that pages stay correct while others write. `None` on the first page.
+    pub snapshot: Option<i64>,
+    /// Entries to skip.
+    pub offset: usize,
+    /// Page size.
+    pub count: usize,
+}
+
+/// One page of history.
+#[derive(Debug, Clone)]
+pub struct HistoryPage {
+    /// Entries, newest first.
+    pub entries: Vec<StoredResource>,
+    /// How many entries match in total (within the snapshot).
+    pub total: u64,
+    /// The snapshot sequence number to pass for the following pages.
+    pub snapshot: i64,
+}
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// An op's `VersionIs` precondition did not hold.
+    #[error("version conflict on {rtype}/{id}: expected version {expected}, current is {current}")]
+    VersionConflict {
+        /// Index of the op in the commit.
+        index: usize,
+        /// Resource type.
+        rtype: String,
+        /// Logical id.
+        id: String,
+        /// The version the caller expected.
+        expected: u64,
+        /// The current version (0 if none; a deleted resource reports its tombstone version).
+        current: u64,
+    },
+    /// An op's `MustNotExist` precondition did not hold.
+    #[error("{rtype}/{id} already exists")]
+    AlreadyExists {
+        /// Index of the op in the commit.
+        index: usize,
+        /// Resource type.
+        rtype: String,
+        /// Logical id.
+        id: String,
+    },
+    /// Two ops in one commit write the same resource.
+    #[error("{rtype}/{id} is written twice in one transaction")]
+    DuplicateKey {
+        /// Index of the second op.
+        index: usize,
+        /// Resource type.
+        rtype: String,
+        /// Logical id.
+        id: String,
+    },
+    /// The backend failed (I/O, corruption, connection): a server-side error.
+    #[error("storage failure: {0}")]
+    Backend(String),
+}

@@ -1,0 +1,172 @@
+//! The embedded backend: one SQLite file in WAL mode, one writer connection and a pool of readers.
+
+mod read;
+mod schema;
+mod write;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use rusqlite::Connection;
+
+use crate::{HistoryPage, HistoryQuery, Store, StoreError, StoredResource, WriteOp, WriteResult};
+use schema::Role;
+
+/// Idle reader connections kept open; more are opened on demand so a read never waits.
+const READER_POOL: usize = 4;
+
+/// A [`Store`] on one SQLite file. Cheap to clone; clones share connections.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    /// SQLite admits one writer at a time anyway; the mutex keeps our own writers off the busy
+    /// handler, so only other processes ever make us wait on the file lock.
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+/// Failures inside the backend, before they become a [`StoreError`].
+enum Error {
+    Sql(rusqlite::Error),
+    Store(StoreError),
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error::Sql(e)
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        Error::Store(e)
+    }
+}
+
+impl From<Error> for StoreError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Sql(e) => StoreError::Backend(format!("sqlite: {e}")),
+            Error::Store(e) => e,
+        }
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the store file at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let mut writer = schema::connect(path, Role::Writer)?;
+        schema::migrate(&mut writer)?;
+        // One reader up front so that a file we cannot read fails here rather than on first use.
+        let reader = schema::connect(path, Role::Reader)?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                writer: Mutex::new(writer),
+                readers: Mutex::new(vec![reader]),
+            }),
+        })
+    }
+
+    /// The path of the store file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    async fn blocking<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Inner) -> Result<T, Error> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || f(&inner))
+            .await
+            .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+            .map_err(StoreError::from)
+    }
+
+    async fn reading<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
+    {
+        self.blocking(move |inner| inner.with_reader(f)).await
+    }
+}
+
+impl Inner {
+    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T, Error>) -> Result<T, Error> {
+        let pooled = self.readers.lock().pop();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => schema::connect(&self.path, Role::Reader)?,
+        };
+        let out = f(&conn);
+        let mut pool = self.readers.lock();
+        if pool.len() < READER_POOL {
+            pool.push(conn);
+        }
+        out
+    }
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn commit(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>, StoreError> {
+        self.blocking(move |inner| write::commit(&inner.writer, ops))
+            .await
+    }
+
+    async fn read(&self, rtype: &str, id: &str) -> Result<Option<StoredResource>, StoreError> {
+        let (rtype, id) = (rtype.to_owned(), id.to_owned());
+        self.reading(move |conn| read::read(conn, rtype, id)).await
+    }
+
+    async fn vread(
+        &self,
+        rtype: &str,
+        id: &str,
+        version: u64,
+    ) -> Result<Option<StoredResource>, StoreError> {
+        let (rtype, id) = (rtype.to_owned(), id.to_owned());
+        self.reading(move |conn| read::vread(conn, rtype, id, version))
+            .await
+    }
+
+    async fn exists_many(&self, keys: Vec<(String, String)>) -> Result<Vec<bool>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.reading(move |conn| read::exists_many(conn, &keys))
+            .await
+    }
+
+    async fn history(&self, query: HistoryQuery) -> Result<HistoryPage, StoreError> {
+        self.reading(move |conn| read::history(conn, &query)).await
+    }
+
+    async fn counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        self.reading(read::counts).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.reading(|conn| {
+            conn.query_row("SELECT 1", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,161 @@
+//! The `zdrav` binary: `serve` runs the FHIR server, `load` bulk-loads transaction bundles and
+//! NDJSON (gzip too) into a database.
+
+mod load;
+
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use zdrav_server::Limits;
+use zdrav_store::{DynStore, SqliteStore};
+
+/// zdrav: the single digital health contour over FHIR R4.
+#[derive(Parser)]
+#[command(name = "zdrav", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve the FHIR API at /fhir, health at /health and metrics at /metrics.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Database: sqlite://PATH (the embedded default).
+        #[arg(long, default_value = "sqlite://zdrav.db")]
+        database: String,
+        /// Serve without authentication (local testing only; refused unless on loopback).
+        #[arg(long)]
+        no_auth: bool,
+        /// Public base URL of the FHIR API (default: http://LISTEN/fhir).
+        #[arg(long)]
+        base_url: Option<String>,
+        /// Load the bundled demo patients if the database is empty.
+        #[arg(long)]
+        demo: bool,
+        /// Largest request body, in MiB.
+        #[arg(long, default_value_t = 64)]
+        max_body_mib: usize,
+        /// Most entries in a batch or transaction Bundle.
+        #[arg(long, default_value_t = 20_000)]
+        max_bundle_entries: usize,
+        /// Deepest JSON nesting accepted.
+        #[arg(long, default_value_t = 64)]
+        max_json_depth: usize,
+    },
+    /// Bulk-load transaction/batch Bundles (.json) and NDJSON (.ndjson), gzip too (.gz).
+    Load {
+        /// Database: sqlite://PATH.
+        #[arg(long, default_value = "sqlite://zdrav.db")]
+        database: String,
+        /// Files or directories to load.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+}
+
+/// Opens the store named by a `--database` URL.
+fn open_store(url: &str) -> Result<DynStore, String> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        if path.is_empty() {
+            return Err("sqlite:// needs a file path, e.g. sqlite://zdrav.db".into());
+        }
+        let store = SqliteStore::open(std::path::Path::new(path))
+            .map_err(|e| format!("cannot open {url}: {e}"))?;
+        return Ok(Arc::new(store));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Err("the PostgreSQL backend is not available in this build yet; use sqlite://PATH".into());
+    }
+    Err(format!("unsupported --database '{url}': use sqlite://PATH"))
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("zdrav: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("zdrav: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    match cli.cmd {
+        Cmd::Serve {
+            listen,
+            database,
+            no_auth,
+            base_url,
+            demo,
+            max_body_mib,
+            max_bundle_entries,
+            max_json_depth,
+        } => {
+            if !no_auth {
+                return Err("authentication is not available in this build yet: start with --no-auth on a loopback address (local testing only)".into());
+            }
+            if !listen.ip().is_loopback() {
+                return Err(format!(
+                    "--no-auth is for local testing only and is refused on {}: listen on 127.0.0.1 or [::1]",
+                    listen.ip()
+                ));
+            }
+            let store = open_store(&database)?;
+            let limits = Limits {
+                max_body_bytes: max_body_mib.saturating_mul(1024 * 1024),
+                max_bundle_entries,
+                max_json_depth,
+                ..Limits::default()
+            };
+            let base = base_url.unwrap_or_else(|| format!("http://{listen}/fhir"));
+            let ctx = zdrav_server::context(store, base.trim_end_matches('/').to_string(), limits);
+            if demo {
+                load::demo(&ctx).await?;
+            }
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+            tracing::info!(%listen, %database, "zdrav is serving FHIR R4 at {}", ctx.base);
+            eprintln!("zdrav: FHIR API at {} (CapabilityStatement: {}/metadata)", ctx.base, ctx.base);
+            axum::serve(listener, zdrav_server::app(ctx))
+                .with_graceful_shutdown(async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await
+                .map_err(|e| format!("server error: {e}"))
+        }
+        Cmd::Load { database, paths } => {
+            let store = open_store(&database)?;
+            let ctx = zdrav_server::context(store, "urn:zdrav:load".into(), Limits::default());
+            let stats = load::load_paths(&ctx, &paths).await?;
+            println!(
+                "loaded {} resources from {} files in {:.2} s: {:.0} resources/s",
+                stats.resources,
+                stats.files,
+                stats.seconds,
+                stats.resources as f64 / stats.seconds.max(1e-9)
+            );
+            Ok(())
+        }
+    }
+}
