@@ -13,7 +13,7 @@ pub mod view;
 
 pub use defs::{r4, Definitions};
 pub use outcome::{operation_outcome, Issue, Severity};
-pub use validate::{validate, LocalRef, Validation};
+pub use validate::{validate, validate_with, LocalRef, Options, Validation};
 
 /// The FHIR version this core implements.
 pub const FHIR_VERSION: &str = "4.0.1";

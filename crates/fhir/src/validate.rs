@@ -40,10 +40,27 @@ impl Validation {
 
 /// Validates a resource (any type; the JSON `resourceType` decides).
 pub fn validate(defs: &Definitions, resource: &Value) -> Validation {
+    validate_with(defs, resource, &Options::default())
+}
+
+/// Validation choices a deployment may make.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Treat a reference to a resource type outside the element's `targetProfile` list as an
+    /// error. Off by default it is a warning: widely used generators (Synthea's self-pay
+    /// `ExplanationOfBenefit.insurer` -> Patient) and three of the official R4 examples break this
+    /// rule, and refusing whole transactions for it loses otherwise sound clinical data.
+    pub strict_reference_targets: bool,
+}
+
+/// Validates a resource with explicit [`Options`].
+pub fn validate_with(defs: &Definitions, resource: &Value, options: &Options) -> Validation {
     let mut v = Validator {
         defs,
         out: Validation::default(),
         frames: Vec::new(),
+        options: *options,
+        envelope_only: false,
     };
     let root = resource
         .get("resourceType")
@@ -54,10 +71,26 @@ pub fn validate(defs: &Definitions, resource: &Value) -> Validation {
     v.out
 }
 
+/// Validates the envelope of a batch or transaction Bundle: everything except the resources in
+/// `Bundle.entry.resource`, which the caller validates one by one against the interaction each
+/// entry asks for (and reports as `Bundle.entry[N].resource...`).
+pub fn validate_bundle_envelope(defs: &Definitions, bundle: &Value, options: &Options) -> Validation {
+    let mut v = Validator {
+        defs,
+        out: Validation::default(),
+        frames: Vec::new(),
+        options: *options,
+        envelope_only: true,
+    };
+    v.resource(bundle, "Bundle", false);
+    v.out
+}
+
 /// Per-resource bookkeeping for `#id` references to contained resources.
 #[derive(Default)]
 struct Frame {
     contained_ids: Vec<(String, String)>,
+    contained_seen: HashSet<String>,
     local_refs: HashSet<String>,
     refs_at: Vec<(String, String)>,
 }
@@ -66,6 +99,9 @@ struct Validator<'a> {
     defs: &'a Definitions,
     out: Validation,
     frames: Vec<Frame>,
+    options: Options,
+    /// Skip the resources of `Bundle.entry.resource` (see [`validate_bundle_envelope`]).
+    envelope_only: bool,
 }
 
 fn ucfirst_eq(key: &str, prefix: &str) -> bool {
@@ -141,7 +177,20 @@ impl<'a> Validator<'a> {
             }
             match obj.get("id").and_then(Value::as_str) {
                 Some(id) => {
-                    if let Some(f) = self.frames.last_mut() {
+                    let duplicate = self
+                        .frames
+                        .last_mut()
+                        .is_some_and(|f| !f.contained_seen.insert(id.to_string()));
+                    if duplicate {
+                        // `#id` references must resolve to exactly one contained resource.
+                        self.issue(
+                            Issue::error(
+                                "invariant",
+                                format!("contained resource id '{id}' is used more than once"),
+                            )
+                            .at(format!("{expr}.id")),
+                        );
+                    } else if let Some(f) = self.frames.last_mut() {
                         f.contained_ids.push((id.to_string(), expr.clone()));
                     }
                 }
@@ -418,6 +467,11 @@ impl<'a> Validator<'a> {
             }
             // Only `contained` holds contained resources; Bundle entries and Parameters values are
             // resources in their own right, with their own `#id` scope.
+            Some("Resource") if self.envelope_only && child.element.path == "Bundle.entry.resource" => {
+                if !v.is_object() {
+                    self.issue(Issue::error("structure", "a resource must be a JSON object").at(at));
+                }
+            }
             Some("Resource") => self.resource(v, at, child.element.path.ends_with(".contained")),
             _ => {
                 let Some(node_path) = defs.child_node_path(child) else {
@@ -576,17 +630,19 @@ impl<'a> Validator<'a> {
         }
         let rtype = parts[0];
         if !targets.is_empty() && !targets.contains(&"Resource") && !targets.contains(&rtype) {
-            self.issue(
-                Issue::error(
-                    "value",
-                    format!(
-                        "reference to {rtype} is not allowed here (allowed: {})",
-                        targets.join(", ")
-                    ),
-                )
-                .at(at_ref),
+            let msg = format!(
+                "reference to {rtype} is not allowed here (allowed: {})",
+                targets.join(", ")
             );
-            return;
+            let issue = if self.options.strict_reference_targets {
+                Issue::error("value", msg)
+            } else {
+                Issue::warning("value", msg)
+            };
+            self.issue(issue.at(at_ref.clone()));
+            if self.options.strict_reference_targets {
+                return;
+            }
         }
         if let Some(Value::String(t)) = obj.get("type") {
             if t != rtype {

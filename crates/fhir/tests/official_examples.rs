@@ -17,6 +17,11 @@ const KNOWN_INVALID: &[(&str, &str)] = &[
         "bundle-questionnaire.json",
         "Questionnaire.item[0].item[0].linkId",
     ),
+];
+
+/// Examples whose references name a type outside the element's targetProfile list: a warning by
+/// default, an error with `Options { strict_reference_targets: true }`.
+const WRONG_TARGET_TYPES: &[(&str, &str)] = &[
     // DeviceMetric.parent may only reference a Device.
     ("devicemetric-example.json", "DeviceMetric.parent.reference"),
     // DeviceUseStatement.reasonReference does not allow Procedure.
@@ -32,8 +37,43 @@ const KNOWN_INVALID: &[(&str, &str)] = &[
 ];
 
 #[test]
+fn wrong_reference_targets_warn_by_default_and_fail_when_strict() {
+    let Some(dir) = examples_dir() else {
+        eprintln!("SKIPPED: ../shared/fhir-tests not found");
+        return;
+    };
+    let defs = zdrav_fhir::r4();
+    for (name, at) in WRONG_TARGET_TYPES {
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join(name)).unwrap()).unwrap();
+        let lenient = zdrav_fhir::validate(defs, &v);
+        assert!(lenient.is_valid(), "{name}: {:?}", lenient.issues);
+        assert!(lenient
+            .issues
+            .iter()
+            .any(|i| !i.is_error() && i.expression.as_deref() == Some(at)));
+        let strict = zdrav_fhir::validate_with(
+            defs,
+            &v,
+            &zdrav_fhir::Options {
+                strict_reference_targets: true,
+            },
+        );
+        assert!(!strict.is_valid());
+        assert!(strict
+            .issues
+            .iter()
+            .any(|i| i.is_error() && i.expression.as_deref() == Some(at)));
+    }
+}
+
+#[test]
 fn official_examples_validate() {
     let Some(dir) = examples_dir() else {
+        assert!(
+            std::env::var("ZDRAV_REQUIRE_SHARED").is_err(),
+            "ZDRAV_REQUIRE_SHARED is set but ../shared is missing"
+        );
         eprintln!("SKIPPED: ../shared/fhir-tests not found");
         return;
     };

@@ -75,13 +75,89 @@ pub fn parse_json(bytes: &[u8], limits: &Limits) -> Result<Value, ApiError> {
         return Err(ApiError::bad_request("the request body is empty"));
     }
     check_depth(bytes, limits.max_json_depth)?;
-    serde_json::from_slice(bytes).map_err(|e| {
+    let v = serde_json::from_slice(bytes).map_err(|e| {
         ApiError::bad_request(format!(
             "malformed JSON at line {}, column {}: {e}",
             e.line(),
             e.column()
         ))
-    })
+    })?;
+    check_duplicate_members(bytes)?;
+    Ok(v)
+}
+
+/// The member names seen in one JSON object: a short list, a set once it grows.
+#[derive(Default)]
+struct Members<'a> {
+    few: Vec<&'a [u8]>,
+    many: Option<std::collections::HashSet<&'a [u8]>>,
+}
+
+impl<'a> Members<'a> {
+    /// Records a name; false if it was already there.
+    fn insert(&mut self, name: &'a [u8]) -> bool {
+        if let Some(set) = &mut self.many {
+            return set.insert(name);
+        }
+        if self.few.contains(&name) {
+            return false;
+        }
+        self.few.push(name);
+        if self.few.len() > 32 {
+            self.many = Some(self.few.drain(..).collect());
+        }
+        true
+    }
+}
+
+/// Rejects an object that repeats a member name (`{"active":true,"active":false}`): the parser
+/// keeps only the last one, so the client's data would be lost without a word. Runs on JSON that
+/// has already parsed; names are compared as written (escapes are not decoded).
+pub fn check_duplicate_members(bytes: &[u8]) -> Result<(), ApiError> {
+    // Per open object or array: the names seen so far, and whether the next string is a name.
+    let mut stack: Vec<Option<(Members, bool)>> = Vec::new();
+    let (mut line, mut col) = (1usize, 0usize);
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        col += 1;
+        match b {
+            b'\n' => {
+                line += 1;
+                col = 0;
+            }
+            b'{' => stack.push(Some((Members::default(), true))),
+            b'[' => stack.push(None),
+            b'}' | b']' => {
+                stack.pop();
+            }
+            b',' => {
+                if let Some(Some((_, expect_name))) = stack.last_mut() {
+                    *expect_name = true;
+                }
+            }
+            b'"' => {
+                let (start, at_col) = (i + 1, col);
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                let end = i.min(bytes.len());
+                col += end - start + 1;
+                if let Some(Some((names, expect_name))) = stack.last_mut() {
+                    if std::mem::take(expect_name) && !names.insert(&bytes[start..end]) {
+                        return Err(ApiError::bad_request(format!(
+                            "duplicate member '{}' at line {line}, column {at_col}: a JSON object may name each element once",
+                            String::from_utf8_lossy(&bytes[start..end])
+                        )));
+                    }
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(())
 }
 
 /// Parses a body that must be a JSON object (a resource or Parameters).
@@ -191,6 +267,16 @@ mod tests {
     fn depth_limit_counts_only_structure() {
         assert!(check_depth(br#"{"a":[[["[[[[[[[[["]]]}"#, 4).is_ok());
         assert!(check_depth(br#"{"a":[[[[1]]]]}"#, 4).is_err());
+    }
+
+    #[test]
+    fn duplicate_members_are_refused() {
+        let e = check_duplicate_members(b"{\"a\":1,\n \"b\":{\"a\":[{\"c\":\"a\"}],\"d\":2},\"a\":3}").unwrap_err();
+        assert!(e.issues[0].diagnostics.contains("'a' at line 2, column 30"), "{:?}", e.issues);
+        assert!(check_duplicate_members(br#"{"a":"a","b":["a","a"],"c":{"a":{"a":1}},"d\"":1,"d":2}"#).is_ok());
+        let many: String = (0..100).map(|i| format!("\"k{i}\":1,")).collect();
+        assert!(check_duplicate_members(format!("{{{many}\"k7\":2}}").as_bytes()).is_err());
+        assert!(check_duplicate_members(format!("{{{many}\"k\":2}}").as_bytes()).is_ok());
     }
 
     #[test]

@@ -30,6 +30,10 @@ fn entry_err(i: usize, e: ApiError) -> ApiError {
                 Some((head, rest)) if head.chars().next().is_some_and(char::is_uppercase) => {
                     format!("{prefix}.resource.{rest}")
                 }
+                // A bare type name (`Patient`) points at the resource as a whole.
+                None if x.chars().next().is_some_and(char::is_uppercase) => {
+                    format!("{prefix}.resource")
+                }
                 _ => format!("{prefix}.{x}"),
             },
             None => prefix.clone(),
@@ -81,9 +85,14 @@ fn parse_request(ctx: &Ctx, entry: &Value, i: usize) -> Result<EntryRequest, Api
         Some(segs.remove(0))
     };
     let s = |k: &str| req.get(k).and_then(Value::as_str);
+    let etag = |k: &str| {
+        s(k).map(rest::parse_etag)
+            .transpose()
+            .map_err(|e| e.at(format!("Bundle.entry[{i}].request.{k}")))
+    };
     let cond = Conditions {
-        if_match: s("ifMatch").map(rest::parse_etag).transpose()?,
-        if_none_match: s("ifNoneMatch").map(rest::parse_etag).transpose()?,
+        if_match: etag("ifMatch")?,
+        if_none_match: etag("ifNoneMatch")?,
         if_modified_since: s("ifModifiedSince")
             .and_then(zdrav_store::parse_fhir_datetime_range)
             .map(|(start, _)| {
@@ -180,6 +189,16 @@ pub async fn process(ctx: &Ctx, bundle: Value, prefer: PreferReturn) -> Result<V
             ),
         ));
     }
+    // The envelope (type, entry.request, fullUrl, ...) is checked like any resource; the entry
+    // resources are validated one by one below, against the interaction each entry asks for.
+    let envelope =
+        zdrav_fhir::validate::validate_bundle_envelope(ctx.defs, &bundle, &ctx.validation);
+    if !envelope.is_valid() {
+        return Err(ApiError {
+            status: StatusCode::BAD_REQUEST,
+            issues: envelope.issues,
+        });
+    }
     let with_resource = prefer == PreferReturn::Representation;
     match kind.as_str() {
         "transaction" => transaction(ctx, entries, with_resource).await,
@@ -270,8 +289,14 @@ fn patch_body(resource: Value) -> Result<(Value, bool), ApiError> {
     }
 }
 
-/// Replaces every `reference` whose value is a key of `map`; reports unresolved `urn:uuid:` ones.
-fn rewrite_refs(v: &mut Value, map: &HashMap<String, String>, unresolved: &mut Vec<String>) {
+/// Replaces every `reference` whose value is a key of `map`; reports unresolved `urn:uuid:` ones
+/// with their location (`at` is the path of `v`, e.g. `Bundle.entry[2].resource`).
+fn rewrite_refs(
+    v: &mut Value,
+    at: &str,
+    map: &HashMap<String, String>,
+    unresolved: &mut Vec<(String, String)>,
+) {
     match v {
         Value::Object(o) => {
             for (k, child) in o.iter_mut() {
@@ -280,15 +305,19 @@ fn rewrite_refs(v: &mut Value, map: &HashMap<String, String>, unresolved: &mut V
                         if let Some(to) = map.get(s.as_str()) {
                             *s = to.clone();
                         } else if s.starts_with("urn:uuid:") || s.starts_with("urn:oid:") {
-                            unresolved.push(s.clone());
+                            unresolved.push((s.clone(), format!("{at}.reference")));
                         }
                         continue;
                     }
                 }
-                rewrite_refs(child, map, unresolved);
+                rewrite_refs(child, &format!("{at}.{k}"), map, unresolved);
             }
         }
-        Value::Array(a) => a.iter_mut().for_each(|x| rewrite_refs(x, map, unresolved)),
+        Value::Array(a) => {
+            for (i, x) in a.iter_mut().enumerate() {
+                rewrite_refs(x, &format!("{at}[{i}]"), map, unresolved);
+            }
+        }
         _ => {}
     }
 }
@@ -320,7 +349,7 @@ async fn transaction(
             match (req.method.as_str(), &req.id) {
                 ("POST", None) if req.rest.is_empty() => Some(rest::new_id()),
                 ("PUT" | "PATCH" | "DELETE", Some(id)) if req.rest.is_empty() => {
-                    rest::check_id(id).map_err(|e| entry_err(i, e))?;
+                    rest::check_id(id).map_err(|e| entry_err(i, e.at("request.url")))?;
                     Some(id.clone())
                 }
                 ("GET" | "HEAD", _) => None,
@@ -336,9 +365,15 @@ async fn transaction(
                         i,
                         ApiError::bad_request(format!(
                             "unsupported entry request {} {}",
-                            req.method, req.rtype
+                            req.method,
+                            [Some(req.rtype.as_str()), req.id.as_deref()]
+                                .into_iter()
+                                .flatten()
+                                .chain(req.rest.iter().map(String::as_str))
+                                .collect::<Vec<_>>()
+                                .join("/")
                         ))
-                        .at("request"),
+                        .at("request.url"),
                     ))
                 }
             };
@@ -372,6 +407,7 @@ async fn transaction(
     let mut refs = Vec::new();
     let mut written: HashSet<(String, String)> = HashSet::new();
     let mut deleted: HashSet<(String, String)> = HashSet::new();
+    let mut warnings: Vec<Vec<zdrav_fhir::Issue>> = Vec::new();
     let mut entries = entries;
     for &i in &order_idx {
         let req = &reqs[i];
@@ -385,6 +421,7 @@ async fn transaction(
         match req.method.as_str() {
             "DELETE" => {
                 deleted.insert(key);
+                warnings.push(Vec::new());
                 ops.push(WriteOp::Delete {
                     rtype: req.rtype.clone(),
                     id,
@@ -424,16 +461,7 @@ async fn transaction(
                     } else {
                         zdrav_fhir::patch::fhir_patch(ctx.defs, &cur, &doc)
                     }
-                    .map_err(|e| {
-                        entry_err(
-                            i,
-                            ApiError::new(
-                                StatusCode::UNPROCESSABLE_ENTITY,
-                                "processing",
-                                e.to_string(),
-                            ),
-                        )
-                    })?;
+                    .map_err(|e| entry_err(i, rest::patch_error(e)))?;
                     precond = Precondition::VersionIs(req.cond.if_match.unwrap_or(current.version));
                 } else if req.method == "PUT" {
                     match resource.get("id").and_then(Value::as_str) {
@@ -450,23 +478,23 @@ async fn transaction(
                     }
                 }
                 let mut unresolved = Vec::new();
-                rewrite_refs(&mut resource, &map, &mut unresolved);
-                if let Some(u) = unresolved.first() {
-                    return Err(entry_err(
-                        i,
-                        ApiError::bad_request(format!(
+                let at = format!("Bundle.entry[{i}].resource");
+                rewrite_refs(&mut resource, &at, &map, &mut unresolved);
+                if let Some((u, at)) = unresolved.first() {
+                    return Err(ApiError::bad_request(format!(
                         "reference '{u}' does not match the fullUrl of any entry in the transaction"
                     ))
-                        .at("resource"),
-                    ));
+                    .at(at.clone()));
                 }
-                let local = rest::prepare(ctx.defs, &req.rtype, &id, &mut resource)
+                let checked = rest::prepare(ctx, &req.rtype, &id, &mut resource)
                     .map_err(|e| entry_err(i, e))?;
                 refs.extend(
-                    local
+                    checked
+                        .local_refs
                         .into_iter()
                         .map(|r| (format!("Bundle.entry[{i}].resource"), r)),
                 );
+                warnings.push(checked.issues);
                 written.insert(key);
                 ops.push(WriteOp::Put {
                     rtype: req.rtype.clone(),
@@ -482,11 +510,15 @@ async fn transaction(
     for (prefix, r) in &refs {
         let key = (r.rtype.clone(), r.id.clone());
         if deleted.contains(&key) && !written.contains(&key) {
+            let at = match r.expression.split_once('.') {
+                Some((_, rest)) => format!("{prefix}.{rest}"),
+                None => prefix.clone(),
+            };
             return Err(ApiError::bad_request(format!(
                 "{}/{} is referenced but deleted by this transaction",
                 r.rtype, r.id
             ))
-            .at(prefix.clone()));
+            .at(at));
         }
     }
     rest::check_references(&ctx.store, &refs, &written).await?;
@@ -507,14 +539,26 @@ async fn transaction(
         }
     };
     let mut out: Vec<Value> = vec![Value::Null; reqs.len()];
-    for (w, &i) in results.iter().zip(&op_entry) {
+    for ((w, &i), warn) in results.iter().zip(&op_entry).zip(&warnings) {
         let prefer = if with_resource {
             PreferReturn::Representation
         } else {
             PreferReturn::Minimal
         };
-        let reply = rest::write_reply(w, prefer);
+        let reply = rest::write_reply(w, prefer, warn);
         out[i] = response_entry(&ctx.base, &reply, with_resource);
+        if !warn.is_empty() {
+            let warn: Vec<_> = warn
+                .iter()
+                .cloned()
+                .map(|w| {
+                    let at = w.expression.clone().unwrap_or_default();
+                    let rest = at.split_once('.').map_or("", |(_, r)| r);
+                    w.at(format!("Bundle.entry[{i}].resource.{rest}"))
+                })
+                .collect();
+            out[i]["response"]["outcome"] = zdrav_fhir::operation_outcome(&warn);
+        }
     }
     for &i in &order_idx {
         if ids[i].is_none() {

@@ -34,6 +34,7 @@ pub fn context(store: DynStore, base: String, limits: Limits) -> Ctx {
         defs: zdrav_fhir::r4(),
         limits,
         base,
+        validation: zdrav_fhir::Options::default(),
     }
 }
 

@@ -20,6 +20,8 @@ pub struct Ctx {
     pub limits: Limits,
     /// The public base URL of the FHIR API, e.g. `http://127.0.0.1:8080/fhir`.
     pub base: String,
+    /// Validation choices of this deployment.
+    pub validation: zdrav_fhir::Options,
 }
 
 /// What `Prefer: return=` asked for.
@@ -152,13 +154,14 @@ pub fn check_id(id: &str) -> Result<(), ApiError> {
 }
 
 /// Makes a resource ready to store: checks its type, drops server-managed meta, sets the id and
-/// validates it against the definitions. Returns the local references to check for existence.
+/// validates it against the definitions. Returns the warnings and the local references to check
+/// for existence.
 pub fn prepare(
-    defs: &Definitions,
+    ctx: &Ctx,
     rtype: &str,
     id: &str,
     resource: &mut Value,
-) -> Result<Vec<zdrav_fhir::LocalRef>, ApiError> {
+) -> Result<zdrav_fhir::Validation, ApiError> {
     let Some(obj) = resource.as_object_mut() else {
         return Err(ApiError::bad_request("a resource must be a JSON object"));
     };
@@ -171,9 +174,10 @@ pub fn prepare(
             .at(rtype.to_string()))
         }
         _ => {
-            return Err(ApiError::bad_request(
-                "resourceType is missing or not a string",
-            ))
+            return Err(
+                ApiError::bad_request("resourceType is missing or not a string")
+                    .at(rtype.to_string()),
+            )
         }
     }
     if let Some(Value::Object(meta)) = obj.get_mut("meta") {
@@ -186,14 +190,14 @@ pub fn prepare(
         }
     }
     obj.insert("id".into(), Value::String(id.to_string()));
-    let v = zdrav_fhir::validate(defs, resource);
+    let v = zdrav_fhir::validate_with(ctx.defs, resource, &ctx.validation);
     if !v.is_valid() {
         return Err(ApiError {
             status: StatusCode::BAD_REQUEST,
             issues: v.issues,
         });
     }
-    Ok(v.local_refs)
+    Ok(v)
 }
 
 /// Fails with 400 if any local reference points at a resource that does not exist, unless it is
@@ -244,8 +248,9 @@ pub async fn check_references(
     }
 }
 
-/// Builds the reply to a successful write, honouring `Prefer: return=`.
-pub fn write_reply(w: &WriteResult, prefer: PreferReturn) -> Reply {
+/// Builds the reply to a successful write, honouring `Prefer: return=`; validation warnings are
+/// part of the OperationOutcome form.
+pub fn write_reply(w: &WriteResult, prefer: PreferReturn, warnings: &[Issue]) -> Reply {
     let status = match w.outcome {
         WriteOutcome::Created => StatusCode::CREATED,
         _ => StatusCode::OK,
@@ -253,9 +258,8 @@ pub fn write_reply(w: &WriteResult, prefer: PreferReturn) -> Reply {
     let payload = match prefer {
         PreferReturn::Minimal => Payload::None,
         PreferReturn::Representation if !w.json.is_empty() => Payload::Raw(w.json.clone()),
-        _ => Payload::Json(zdrav_fhir::operation_outcome(&[Issue::information(
-            "informational",
-            match w.outcome {
+        _ => {
+            let msg = match w.outcome {
                 WriteOutcome::Created => {
                     format!("created {}/{} version {}", w.rtype, w.id, w.version)
                 }
@@ -266,8 +270,11 @@ pub fn write_reply(w: &WriteResult, prefer: PreferReturn) -> Reply {
                 WriteOutcome::NoOp => {
                     format!("{}/{} did not exist; nothing deleted", w.rtype, w.id)
                 }
-            },
-        )])),
+            };
+            let mut issues = vec![Issue::information("informational", msg)];
+            issues.extend(warnings.iter().cloned());
+            Payload::Json(zdrav_fhir::operation_outcome(&issues))
+        }
     };
     Reply {
         status,
@@ -306,8 +313,12 @@ pub async fn create(
         return Err(no_conditional("create (If-None-Exist)"));
     }
     let id = new_id();
-    let refs = prepare(ctx.defs, rtype, &id, &mut resource)?;
-    let refs: Vec<_> = refs.into_iter().map(|r| (String::new(), r)).collect();
+    let checked = prepare(ctx, rtype, &id, &mut resource)?;
+    let refs: Vec<_> = checked
+        .local_refs
+        .into_iter()
+        .map(|r| (String::new(), r))
+        .collect();
     check_references(&ctx.store, &refs, &Default::default()).await?;
     let w = commit_one(
         ctx,
@@ -319,7 +330,7 @@ pub async fn create(
         },
     )
     .await?;
-    Ok(write_reply(&w, c.prefer))
+    Ok(write_reply(&w, c.prefer, &checked.issues))
 }
 
 /// A new server-assigned logical id.
@@ -352,8 +363,12 @@ pub async fn update(
             )
         }
     }
-    let refs = prepare(ctx.defs, rtype, id, &mut resource)?;
-    let refs: Vec<_> = refs.into_iter().map(|r| (String::new(), r)).collect();
+    let checked = prepare(ctx, rtype, id, &mut resource)?;
+    let refs: Vec<_> = checked
+        .local_refs
+        .into_iter()
+        .map(|r| (String::new(), r))
+        .collect();
     check_references(&ctx.store, &refs, &Default::default()).await?;
     let precondition = c
         .if_match
@@ -368,7 +383,7 @@ pub async fn update(
         },
     )
     .await?;
-    Ok(write_reply(&w, c.prefer))
+    Ok(write_reply(&w, c.prefer, &checked.issues))
 }
 
 /// `DELETE [type]/[id]`.
@@ -387,7 +402,7 @@ pub async fn delete(ctx: &Ctx, rtype: &str, id: &str, c: &Conditions) -> Result<
         },
     )
     .await?;
-    let mut r = write_reply(&w, PreferReturn::OperationOutcome);
+    let mut r = write_reply(&w, PreferReturn::OperationOutcome, &[]);
     r.location = None;
     if c.prefer == PreferReturn::Minimal {
         r.payload = Payload::None;
@@ -462,6 +477,17 @@ pub async fn vread(ctx: &Ctx, rtype: &str, id: &str, vid: &str) -> Result<Reply,
     Ok(Reply::stored(&r))
 }
 
+/// The answer to a patch that cannot be applied: 400 when the patch document itself is malformed
+/// (RFC 5789 section 2.2), 422 when it is well-formed but cannot be applied to this resource.
+pub fn patch_error(e: zdrav_fhir::patch::PatchError) -> ApiError {
+    use zdrav_fhir::patch::PatchError;
+    let (status, code) = match e {
+        PatchError::Invalid(_) | PatchError::Path { .. } => (StatusCode::BAD_REQUEST, "invalid"),
+        _ => (StatusCode::UNPROCESSABLE_ENTITY, "processing"),
+    };
+    ApiError::new(status, code, e.to_string())
+}
+
 /// `PATCH [type]/[id]` with a JSON Patch or a FHIR Patch (Parameters).
 pub async fn patch(
     ctx: &Ctx,
@@ -499,13 +525,7 @@ pub async fn patch(
         } else {
             zdrav_fhir::patch::fhir_patch(ctx.defs, &doc, patch_doc)
         }
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "processing",
-                e.to_string(),
-            )
-        })?;
+        .map_err(patch_error)?;
         let mut patched = patched;
         if patched.get("id").and_then(Value::as_str) != Some(id) {
             return Err(ApiError::new(
@@ -514,12 +534,24 @@ pub async fn patch(
                 "a patch must not change the resource id",
             ));
         }
-        let refs = prepare(ctx.defs, rtype, id, &mut patched).map_err(|mut e| {
+        let checked = prepare(ctx, rtype, id, &mut patched).map_err(|mut e| {
             e.status = StatusCode::UNPROCESSABLE_ENTITY;
             e
         })?;
-        let refs: Vec<_> = refs.into_iter().map(|r| (String::new(), r)).collect();
-        check_references(&ctx.store, &refs, &Default::default()).await?;
+        let refs: Vec<_> = checked
+            .local_refs
+            .into_iter()
+            .map(|r| (String::new(), r))
+            .collect();
+        // A patch whose result references nothing is an invalid result, like any other.
+        check_references(&ctx.store, &refs, &Default::default())
+            .await
+            .map_err(|mut e| {
+                if e.status == StatusCode::BAD_REQUEST {
+                    e.status = StatusCode::UNPROCESSABLE_ENTITY;
+                }
+                e
+            })?;
         let res = ctx
             .store
             .commit(vec![WriteOp::Put {
@@ -534,7 +566,7 @@ pub async fn patch(
                 let w = ws.pop().ok_or_else(|| {
                     ApiError::internal("the store returned no result for a write")
                 })?;
-                return Ok(write_reply(&w, c.prefer));
+                return Ok(write_reply(&w, c.prefer, &checked.issues));
             }
             Err(zdrav_store::StoreError::VersionConflict { .. }) if c.if_match.is_none() => {
                 continue

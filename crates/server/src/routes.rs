@@ -115,23 +115,91 @@ pub async fn handle(
     let head = method == Method::HEAD;
     match dispatch(&ctx, &method, &uri, &headers, body, &q).await {
         Ok(reply) => render(&ctx, reply, content_type, pretty, head),
-        Err(e) => error_response(&e, content_type),
+        Err(e) => {
+            let mut r = error_response(&e, content_type);
+            if e.status == StatusCode::METHOD_NOT_ALLOWED {
+                let segs = segments(uri.path());
+                let seg: Vec<&str> = segs.iter().map(String::as_str).collect();
+                if let Some(allowed) = allowed_methods(ctx.defs, &seg) {
+                    if let Ok(v) = HeaderValue::from_str(&allowed.join(", ")) {
+                        r.headers_mut().insert(header::ALLOW, v);
+                    }
+                }
+            }
+            r
+        }
     }
 }
 
-async fn read_body(ctx: &Ctx, body: Body) -> Result<bytes::Bytes, ApiError> {
-    axum::body::to_bytes(body, ctx.limits.max_body_bytes)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too-costly",
-                format!(
-                    "the request body is larger than the limit of {} bytes",
-                    ctx.limits.max_body_bytes
-                ),
-            )
+/// How much of an oversized body is still read (and dropped) before answering 413: closing a
+/// connection with unread data makes the kernel reset it, and the client then loses the answer.
+const DRAIN_FACTOR: usize = 4;
+
+async fn read_body(ctx: &Ctx, mut body: Body) -> Result<bytes::Bytes, ApiError> {
+    use axum::body::HttpBody;
+    let limit = ctx.limits.max_body_bytes;
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-costly",
+            format!("the request body is larger than the limit of {limit} bytes"),
+        )
+    };
+    let mut buf = bytes::BytesMut::new();
+    let mut total = 0usize;
+    while let Some(frame) =
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+    {
+        let Ok(frame) = frame else {
+            return Err(ApiError::bad_request("the request body could not be read"));
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        total = total.saturating_add(data.len());
+        if total <= limit {
+            buf.extend_from_slice(&data);
+        } else if total > limit.saturating_mul(DRAIN_FACTOR) {
+            return Err(too_large());
+        }
+    }
+    if total > limit {
+        return Err(too_large());
+    }
+    Ok(buf.freeze())
+}
+
+/// The decoded segments of a path under `/fhir`.
+fn segments(path: &str) -> Vec<String> {
+    let rest_path = path.strip_prefix("/fhir").unwrap_or(path);
+    rest_path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
         })
+        .collect()
+}
+
+/// The methods a FHIR path supports, or `None` when no interaction has a path of this shape (a
+/// 404). A known path asked with another method is a 405.
+fn allowed_methods(defs: &zdrav_fhir::Definitions, seg: &[&str]) -> Option<&'static [&'static str]> {
+    let is_type = |t: &str| defs.is_resource_type(t);
+    let is_id = |id: &str| zdrav_fhir::primitives::is_id(id);
+    const READ: &[&str] = &["GET", "HEAD"];
+    Some(match seg {
+        [] => &["POST"],
+        ["metadata"] | ["_history"] => READ,
+        [t] if is_type(t) => &["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"],
+        [t, "_history"] if is_type(t) => READ,
+        [t, "$validate"] if is_type(t) => &["POST"],
+        [t, id] if is_type(t) && is_id(id) => &["GET", "HEAD", "PUT", "DELETE", "PATCH"],
+        [t, id, "_history"] | [t, id, "_history", _] if is_type(t) && is_id(id) => READ,
+        [t, id, "$validate"] if is_type(t) && is_id(id) => &["GET", "POST"],
+        _ => return None,
+    })
 }
 
 async fn dispatch(
@@ -143,22 +211,27 @@ async fn dispatch(
     q: &[(String, String)],
 ) -> Result<Reply, ApiError> {
     let path = uri.path();
-    let rest_path = path.strip_prefix("/fhir").unwrap_or(path);
-    let segs: Vec<String> = rest_path
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            percent_encoding::percent_decode_str(s)
-                .decode_utf8_lossy()
-                .into_owned()
-        })
-        .collect();
-    let cond = conditions(headers)?;
+    let segs = segments(path);
     let seg: Vec<&str> = segs.iter().map(String::as_str).collect();
     let m = method.as_str();
+    if allowed_methods(ctx.defs, &seg).is_some_and(|a| !a.contains(&m)) {
+        return Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "not-supported",
+            format!("{m} is not allowed on {path}"),
+        ));
+    }
+    let cond = conditions(headers)?;
     let with_body = matches!(m, "POST" | "PUT" | "PATCH");
     let (raw, kind) = if with_body {
         let kind = body::body_kind(headers)?;
+        if kind == BodyKind::JsonPatch && m != "PATCH" {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "not-supported",
+                format!("application/json-patch+json is only accepted by PATCH, not by {m}"),
+            ));
+        }
         (read_body(ctx, body).await?, kind)
     } else {
         (bytes::Bytes::new(), BodyKind::FhirJson)

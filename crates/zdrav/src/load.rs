@@ -77,17 +77,33 @@ pub async fn load_paths(ctx: &Ctx, paths: &[PathBuf]) -> Result<Stats, String> {
     }
     let start = Instant::now();
     let mut stats = Stats::default();
-    for f in &files {
-        let name = f.display().to_string();
-        let raw = std::fs::read(f).map_err(|e| format!("cannot read {name}: {e}"))?;
-        let data = read_maybe_gz(&name, &raw)?;
-        let n = load_bytes(ctx, &name, &data).await?;
+    // Files load concurrently so that one file's parsing and validation overlaps another's commit
+    // (SQLite has one writer; the CPU work does not need it). Each file is still its own
+    // transaction, so a failure names the file and leaves the others intact.
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut pending = files.into_iter();
+    loop {
+        while tasks.len() < LOAD_CONCURRENCY {
+            let Some(f) = pending.next() else { break };
+            let ctx = ctx.clone();
+            tasks.spawn(async move {
+                let name = f.display().to_string();
+                let raw = std::fs::read(&f).map_err(|e| format!("cannot read {name}: {e}"))?;
+                let data = read_maybe_gz(&name, &raw)?;
+                load_bytes(&ctx, &name, &data).await
+            });
+        }
+        let Some(done) = tasks.join_next().await else { break };
+        let n = done.map_err(|e| format!("a load task failed: {e}"))??;
         stats.files += 1;
         stats.resources += n;
     }
     stats.seconds = start.elapsed().as_secs_f64();
     Ok(stats)
 }
+
+/// Files in flight at once: enough to keep both the CPU and the writer busy.
+const LOAD_CONCURRENCY: usize = 3;
 
 /// Loads one file's content; returns the number of resources written.
 pub async fn load_bytes(ctx: &Ctx, name: &str, data: &[u8]) -> Result<usize, String> {
@@ -96,7 +112,11 @@ pub async fn load_bytes(ctx: &Ctx, name: &str, data: &[u8]) -> Result<usize, Str
         return load_ndjson(ctx, name, data).await;
     }
     let v: Value = serde_json::from_slice(data).map_err(|e| {
-        format!("{name}: malformed JSON at line {}, column {}: {e}", e.line(), e.column())
+        format!(
+            "{name}: malformed JSON at line {}, column {}: {e}",
+            e.line(),
+            e.column()
+        )
     })?;
     if v.get("resourceType").and_then(Value::as_str) == Some("Bundle")
         && matches!(
@@ -104,24 +124,29 @@ pub async fn load_bytes(ctx: &Ctx, name: &str, data: &[u8]) -> Result<usize, Str
             Some("transaction" | "batch")
         )
     {
-        let n = v
-            .get("entry")
-            .and_then(Value::as_array)
-            .map_or(0, Vec::len);
+        let n = v.get("entry").and_then(Value::as_array).map_or(0, Vec::len);
         let out = zdrav_server::bundle::process(ctx, v, PreferReturn::Minimal)
             .await
             .map_err(|e| format!("{name}: {}", describe(&e)))?;
         if let Some(Value::Array(entries)) = out.get("entry") {
             for (i, e) in entries.iter().enumerate() {
-                let status = e.pointer("/response/status").and_then(Value::as_str).unwrap_or("");
+                let status = e
+                    .pointer("/response/status")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
                 if !status.starts_with('2') {
-                    return Err(format!("{name}: entry {i} failed with {status}: {}", e["response"]["outcome"]));
+                    return Err(format!(
+                        "{name}: entry {i} failed with {status}: {}",
+                        e["response"]["outcome"]
+                    ));
                 }
             }
         }
         return Ok(n);
     }
-    put_all(ctx, vec![v]).await.map_err(|e| format!("{name}: {e}"))
+    put_all(ctx, vec![v])
+        .await
+        .map_err(|e| format!("{name}: {e}"))
 }
 
 fn describe(e: &zdrav_server::ApiError) -> String {
@@ -152,7 +177,9 @@ async fn load_ndjson(ctx: &Ctx, name: &str, data: &[u8]) -> Result<usize, String
         }
     }
     if !chunk.is_empty() {
-        total += put_all(ctx, chunk).await.map_err(|e| format!("{name}: {e}"))?;
+        total += put_all(ctx, chunk)
+            .await
+            .map_err(|e| format!("{name}: {e}"))?;
     }
     Ok(total)
 }
@@ -173,7 +200,8 @@ async fn put_all(ctx: &Ctx, resources: Vec<Value>) -> Result<usize, String> {
             None => rest::new_id(),
         };
         rest::check_id(&id).map_err(|e| describe(&e))?;
-        rest::prepare(ctx.defs, &rtype, &id, &mut r).map_err(|e| format!("{rtype}/{id}: {}", describe(&e)))?;
+        rest::prepare(ctx, &rtype, &id, &mut r)
+            .map_err(|e| format!("{rtype}/{id}: {}", describe(&e)))?;
         ops.push(WriteOp::Put {
             rtype,
             id,

@@ -46,6 +46,9 @@ enum Cmd {
         /// Deepest JSON nesting accepted.
         #[arg(long, default_value_t = 64)]
         max_json_depth: usize,
+        /// Refuse references to types outside an element's targetProfile list (default: warn).
+        #[arg(long)]
+        strict_reference_targets: bool,
     },
     /// Bulk-load transaction/batch Bundles (.json) and NDJSON (.ndjson), gzip too (.gz).
     Load {
@@ -69,7 +72,9 @@ fn open_store(url: &str) -> Result<DynStore, String> {
         return Ok(Arc::new(store));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err("the PostgreSQL backend is not available in this build yet; use sqlite://PATH".into());
+        return Err(
+            "the PostgreSQL backend is not available in this build yet; use sqlite://PATH".into(),
+        );
     }
     Err(format!("unsupported --database '{url}': use sqlite://PATH"))
 }
@@ -83,7 +88,10 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("zdrav: cannot start the runtime: {e}");
@@ -110,6 +118,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             max_body_mib,
             max_bundle_entries,
             max_json_depth,
+            strict_reference_targets,
         } => {
             if !no_auth {
                 return Err("authentication is not available in this build yet: start with --no-auth on a loopback address (local testing only)".into());
@@ -128,7 +137,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                 ..Limits::default()
             };
             let base = base_url.unwrap_or_else(|| format!("http://{listen}/fhir"));
-            let ctx = zdrav_server::context(store, base.trim_end_matches('/').to_string(), limits);
+            let mut ctx =
+                zdrav_server::context(store, base.trim_end_matches('/').to_string(), limits);
+            ctx.validation.strict_reference_targets = strict_reference_targets;
             if demo {
                 load::demo(&ctx).await?;
             }
@@ -136,7 +147,10 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .await
                 .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
             tracing::info!(%listen, %database, "zdrav is serving FHIR R4 at {}", ctx.base);
-            eprintln!("zdrav: FHIR API at {} (CapabilityStatement: {}/metadata)", ctx.base, ctx.base);
+            eprintln!(
+                "zdrav: FHIR API at {} (CapabilityStatement: {}/metadata)",
+                ctx.base, ctx.base
+            );
             axum::serve(listener, zdrav_server::app(ctx))
                 .with_graceful_shutdown(async {
                     let _ = tokio::signal::ctrl_c().await;

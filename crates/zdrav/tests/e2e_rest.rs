@@ -222,6 +222,25 @@ fn history_type_system_since_and_paging() {
     );
     assert_eq!(since["total"], 2, "{since}");
     expect(s.get("_history?_since=not-a-date"), 400);
+    // _at: the version current at an instant
+    let oid = o["id"].as_str().unwrap().to_string();
+    let mut o2 = o.clone();
+    o2["status"] = json!("amended");
+    let v2 = expect(s.put(&format!("Observation/{oid}"), &o2), 200);
+    let at1 = expect(
+        s.get(&format!("Observation/{oid}/_history?_at={}", t_obs.replace('+', "%2B"))),
+        200,
+    );
+    assert_eq!(at1["total"], 1, "{at1}");
+    assert_eq!(at1["entry"][0]["resource"]["status"], "final");
+    let t2 = v2["meta"]["lastUpdated"].as_str().unwrap().to_string();
+    let at2 = expect(
+        s.get(&format!("Observation/{oid}/_history?_at={}", t2.replace('+', "%2B"))),
+        200,
+    );
+    assert_eq!(at2["total"], 1);
+    assert_eq!(at2["entry"][0]["resource"]["status"], "amended");
+    expect(s.get("_history?_at=someday"), 400);
     expect(s.get("Patient/nope/_history"), 404);
 }
 
