@@ -74,7 +74,11 @@ pub fn validate_with(defs: &Definitions, resource: &Value, options: &Options) ->
 /// Validates the envelope of a batch or transaction Bundle: everything except the resources in
 /// `Bundle.entry.resource`, which the caller validates one by one against the interaction each
 /// entry asks for (and reports as `Bundle.entry[N].resource...`).
-pub fn validate_bundle_envelope(defs: &Definitions, bundle: &Value, options: &Options) -> Validation {
+pub fn validate_bundle_envelope(
+    defs: &Definitions,
+    bundle: &Value,
+    options: &Options,
+) -> Validation {
     let mut v = Validator {
         defs,
         out: Validation::default(),
@@ -467,9 +471,13 @@ impl<'a> Validator<'a> {
             }
             // Only `contained` holds contained resources; Bundle entries and Parameters values are
             // resources in their own right, with their own `#id` scope.
-            Some("Resource") if self.envelope_only && child.element.path == "Bundle.entry.resource" => {
+            Some("Resource")
+                if self.envelope_only && child.element.path == "Bundle.entry.resource" =>
+            {
                 if !v.is_object() {
-                    self.issue(Issue::error("structure", "a resource must be a JSON object").at(at));
+                    self.issue(
+                        Issue::error("structure", "a resource must be a JSON object").at(at),
+                    );
                 }
             }
             Some("Resource") => self.resource(v, at, child.element.path.ends_with(".contained")),

@@ -178,6 +178,8 @@ pub enum BodyKind {
     FhirJson,
     /// RFC 6902 JSON Patch.
     JsonPatch,
+    /// `application/x-www-form-urlencoded` (for `POST _search`).
+    Form,
 }
 
 fn media_type(h: &HeaderMap) -> Option<String> {
@@ -199,6 +201,7 @@ pub fn body_kind(h: &HeaderMap) -> Result<BodyKind, ApiError> {
             Ok(BodyKind::FhirJson)
         }
         Some("application/json-patch+json") => Ok(BodyKind::JsonPatch),
+        Some("application/x-www-form-urlencoded") => Ok(BodyKind::Form),
         Some(other) => Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "not-supported",
@@ -271,9 +274,18 @@ mod tests {
 
     #[test]
     fn duplicate_members_are_refused() {
-        let e = check_duplicate_members(b"{\"a\":1,\n \"b\":{\"a\":[{\"c\":\"a\"}],\"d\":2},\"a\":3}").unwrap_err();
-        assert!(e.issues[0].diagnostics.contains("'a' at line 2, column 30"), "{:?}", e.issues);
-        assert!(check_duplicate_members(br#"{"a":"a","b":["a","a"],"c":{"a":{"a":1}},"d\"":1,"d":2}"#).is_ok());
+        let e =
+            check_duplicate_members(b"{\"a\":1,\n \"b\":{\"a\":[{\"c\":\"a\"}],\"d\":2},\"a\":3}")
+                .unwrap_err();
+        assert!(
+            e.issues[0].diagnostics.contains("'a' at line 2, column 30"),
+            "{:?}",
+            e.issues
+        );
+        assert!(check_duplicate_members(
+            br#"{"a":"a","b":["a","a"],"c":{"a":{"a":1}},"d\"":1,"d":2}"#
+        )
+        .is_ok());
         let many: String = (0..100).map(|i| format!("\"k{i}\":1,")).collect();
         assert!(check_duplicate_members(format!("{{{many}\"k7\":2}}").as_bytes()).is_err());
         assert!(check_duplicate_members(format!("{{{many}\"k\":2}}").as_bytes()).is_ok());

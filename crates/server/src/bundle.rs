@@ -100,6 +100,7 @@ fn parse_request(ctx: &Ctx, entry: &Value, i: usize) -> Result<EntryRequest, Api
             }),
         if_none_exist: s("ifNoneExist").map(String::from),
         prefer: PreferReturn::Representation,
+        strict: false,
     };
     Ok(EntryRequest {
         method,
@@ -129,17 +130,19 @@ fn response_entry(base: &str, reply: &Reply, with_resource: bool) -> Value {
         resp.insert("lastModified".into(), json!(lm));
     }
     let mut entry = Map::new();
-    let resource = match &reply.payload {
-        Payload::Raw(b) if with_resource => serde_json::from_slice(b).ok(),
+    // Stored bytes are always the entry's resource, even a stored OperationOutcome; a built
+    // OperationOutcome is the interaction's outcome.
+    let (resource, stored) = match &reply.payload {
+        Payload::Raw(b) if with_resource => (serde_json::from_slice(b).ok(), true),
         Payload::Json(v)
             if with_resource || v.get("resourceType") == Some(&json!("OperationOutcome")) =>
         {
-            Some(v.clone())
+            (Some(v.clone()), false)
         }
-        _ => None,
+        _ => (None, false),
     };
     if let Some(r) = resource {
-        if r.get("resourceType") == Some(&json!("OperationOutcome")) {
+        if !stored && r.get("resourceType") == Some(&json!("OperationOutcome")) {
             resp.insert("outcome".into(), r);
         } else {
             if let (Some(t), Some(id)) = (
@@ -240,6 +243,12 @@ async fn run_single(
             rest::update(ctx, &req.rtype, id, need(resource)?, &req.cond).await
         }
         ("DELETE", Some(id), []) => rest::delete(ctx, &req.rtype, id, &req.cond).await,
+        ("PUT", None, []) if !req.query.is_empty() => {
+            rest::conditional_update(ctx, &req.rtype, &req.query, need(resource)?, &req.cond).await
+        }
+        ("DELETE", None, []) if !req.query.is_empty() => {
+            rest::conditional_delete(ctx, &req.rtype, &req.query, &req.cond).await
+        }
         ("PATCH", Some(id), []) => {
             let (doc, is_json) = patch_body(need(resource)?)?;
             rest::patch(ctx, &req.rtype, id, &doc, is_json, &req.cond).await
@@ -340,53 +349,102 @@ async fn transaction(
     for (i, e) in entries.iter().enumerate() {
         reqs.push(parse_request(ctx, e, i)?);
     }
-    // Assign ids and build the fullUrl -> Type/id map.
+    // Assign ids (resolving conditional create, update and delete) and build the
+    // fullUrl -> Type/id map.
     let mut map: HashMap<String, String> = HashMap::new();
     let mut ids: Vec<Option<String>> = Vec::with_capacity(reqs.len());
+    // Entries answered without a write: a conditional create that found its match, a
+    // conditional delete that found nothing.
+    let mut preset: Vec<Option<Reply>> = vec![None; reqs.len()];
     for (i, (req, entry)) in reqs.iter().zip(&entries).enumerate() {
         rest::check_type(ctx.defs, &req.rtype).map_err(|e| entry_err(i, e.at("request.url")))?;
-        let id =
-            match (req.method.as_str(), &req.id) {
-                ("POST", None) if req.rest.is_empty() => Some(rest::new_id()),
-                ("PUT" | "PATCH" | "DELETE", Some(id)) if req.rest.is_empty() => {
-                    rest::check_id(id).map_err(|e| entry_err(i, e.at("request.url")))?;
-                    Some(id.clone())
+        let conditional = req.id.is_none() && !req.query.is_empty();
+        let id = match (req.method.as_str(), &req.id) {
+            ("POST", None) if req.rest.is_empty() => match &req.cond.if_none_exist {
+                None => Some(rest::new_id()),
+                Some(criteria) => {
+                    let found = crate::search::matches(ctx, &req.rtype, criteria)
+                        .await
+                        .map_err(|e| entry_err(i, e.at("request.ifNoneExist")))?;
+                    match found.as_slice() {
+                        [] => Some(rest::new_id()),
+                        [one] => {
+                            preset[i] = Some(rest::existing(one));
+                            Some(one.id.clone())
+                        }
+                        _ => return Err(entry_err(i, multiple_matches(&req.rtype, criteria))),
+                    }
                 }
-                ("GET" | "HEAD", _) => None,
-                ("PUT" | "DELETE", None) => {
-                    return Err(entry_err(i, ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "not-supported",
-                    "conditional update and delete are not supported yet (they need search)",
-                ).at("request.url")));
+            },
+            ("PUT" | "PATCH" | "DELETE", Some(id)) if req.rest.is_empty() => {
+                rest::check_id(id).map_err(|e| entry_err(i, e.at("request.url")))?;
+                Some(id.clone())
+            }
+            ("PUT" | "PATCH" | "DELETE", None) if conditional => {
+                let found = crate::search::matches(ctx, &req.rtype, &req.query)
+                    .await
+                    .map_err(|e| entry_err(i, e.at("request.url")))?;
+                match (req.method.as_str(), found.as_slice()) {
+                    (_, [one]) => Some(one.id.clone()),
+                    ("DELETE", []) => {
+                        preset[i] = Some(Reply::json(
+                            StatusCode::OK,
+                            zdrav_fhir::operation_outcome(&[zdrav_fhir::Issue::information(
+                                "informational",
+                                "no resource matched the criteria; nothing deleted",
+                            )]),
+                        ));
+                        None
+                    }
+                    ("PUT", []) => Some(
+                        entry
+                            .pointer("/resource/id")
+                            .and_then(Value::as_str)
+                            .map(String::from)
+                            .unwrap_or_else(rest::new_id),
+                    ),
+                    ("PATCH", []) => {
+                        return Err(entry_err(
+                            i,
+                            ApiError::not_found("no resource matched the PATCH criteria")
+                                .at("request.url"),
+                        ))
+                    }
+                    _ => return Err(entry_err(i, multiple_matches(&req.rtype, &req.query))),
                 }
-                _ => {
+            }
+            ("GET" | "HEAD", _) => None,
+            _ => {
+                return Err(entry_err(
+                    i,
+                    ApiError::bad_request(format!(
+                        "unsupported entry request {} {}",
+                        req.method,
+                        [Some(req.rtype.as_str()), req.id.as_deref()]
+                            .into_iter()
+                            .flatten()
+                            .chain(req.rest.iter().map(String::as_str))
+                            .collect::<Vec<_>>()
+                            .join("/")
+                    ))
+                    .at("request.url"),
+                ))
+            }
+        };
+        if conditional && req.method == "PUT" {
+            if let (Some(id), Some(body_id)) =
+                (&id, entry.pointer("/resource/id").and_then(Value::as_str))
+            {
+                if body_id != id {
                     return Err(entry_err(
                         i,
                         ApiError::bad_request(format!(
-                            "unsupported entry request {} {}",
-                            req.method,
-                            [Some(req.rtype.as_str()), req.id.as_deref()]
-                                .into_iter()
-                                .flatten()
-                                .chain(req.rest.iter().map(String::as_str))
-                                .collect::<Vec<_>>()
-                                .join("/")
+                            "the resource id '{body_id}' differs from the matching resource '{id}'"
                         ))
-                        .at("request.url"),
-                    ))
+                        .at(format!("{}.id", req.rtype)),
+                    ));
                 }
-            };
-        if req.cond.if_none_exist.is_some() {
-            return Err(entry_err(
-                i,
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "not-supported",
-                    "conditional create (ifNoneExist) is not supported yet (it needs search)",
-                )
-                .at("request.ifNoneExist"),
-            ));
+            }
         }
         if let (Some(id), Some(full)) = (&id, entry.get("fullUrl").and_then(Value::as_str)) {
             let target = format!("{}/{id}", req.rtype);
@@ -398,6 +456,46 @@ async fn transaction(
             }
         }
         ids.push(id);
+    }
+    // Conditional references (`Patient?identifier=...`) must match exactly one resource.
+    let mut conditional_refs: Vec<(usize, String)> = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        if let Some(r) = e.get("resource") {
+            collect_conditional_refs(r, &mut |s| conditional_refs.push((i, s.to_string())));
+        }
+    }
+    for (i, r) in conditional_refs {
+        if map.contains_key(&r) {
+            continue;
+        }
+        let Some((rtype, criteria)) = r.split_once('?') else {
+            continue;
+        };
+        let found = crate::search::matches(ctx, rtype, criteria)
+            .await
+            .map_err(|e| entry_err(i, e.at("resource")))?;
+        match found.as_slice() {
+            [one] => {
+                map.insert(r.clone(), format!("{}/{}", one.rtype, one.id));
+            }
+            [] => {
+                return Err(entry_err(
+                    i,
+                    ApiError::new(
+                        StatusCode::PRECONDITION_FAILED,
+                        "not-found",
+                        format!("conditional reference '{r}' matches no resource"),
+                    )
+                    .at("resource"),
+                ))
+            }
+            _ => {
+                return Err(entry_err(
+                    i,
+                    multiple_matches(rtype, criteria).at("resource"),
+                ))
+            }
+        }
     }
     // Prepare writes.
     let mut order_idx: Vec<usize> = (0..reqs.len()).collect();
@@ -411,6 +509,9 @@ async fn transaction(
     let mut entries = entries;
     for &i in &order_idx {
         let req = &reqs[i];
+        if preset[i].is_some() {
+            continue;
+        }
         let Some(id) = ids[i].clone() else { continue };
         let key = (req.rtype.clone(), id.clone());
         let precondition = |create: bool| match req.cond.if_match {
@@ -496,12 +597,7 @@ async fn transaction(
                 );
                 warnings.push(checked.issues);
                 written.insert(key);
-                ops.push(WriteOp::Put {
-                    rtype: req.rtype.clone(),
-                    id,
-                    resource,
-                    precondition: precond,
-                });
+                ops.push(rest::put_op(ctx, &req.rtype, &id, resource, precond));
             }
             _ => continue,
         }
@@ -560,8 +656,13 @@ async fn transaction(
             out[i]["response"]["outcome"] = zdrav_fhir::operation_outcome(&warn);
         }
     }
+    for (i, reply) in preset.iter().enumerate() {
+        if let Some(reply) = reply {
+            out[i] = response_entry(&ctx.base, reply, with_resource);
+        }
+    }
     for &i in &order_idx {
-        if ids[i].is_none() {
+        if ids[i].is_none() && preset[i].is_none() {
             out[i] = match run_single(ctx, &reqs[i], None).await {
                 Ok(reply) => response_entry(&ctx.base, &reply, true),
                 Err(e) => error_entry(&e),
@@ -571,4 +672,33 @@ async fn transaction(
     Ok(
         json!({"resourceType": "Bundle", "id": rest::new_id(), "type": "transaction-response", "entry": out}),
     )
+}
+
+fn multiple_matches(rtype: &str, criteria: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::PRECONDITION_FAILED,
+        "multiple-matches",
+        format!("the criteria {rtype}?{criteria} match more than one resource"),
+    )
+}
+
+/// Calls `f` with every `reference` that is a conditional reference (`Type?criteria`).
+fn collect_conditional_refs(v: &Value, f: &mut dyn FnMut(&str)) {
+    match v {
+        Value::Object(o) => {
+            for (k, x) in o {
+                match (k.as_str(), x) {
+                    ("reference", Value::String(r))
+                        if r.contains('?')
+                            && r.chars().next().is_some_and(|c| c.is_ascii_uppercase()) =>
+                    {
+                        f(r)
+                    }
+                    _ => collect_conditional_refs(x, f),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_conditional_refs(x, f)),
+        _ => {}
+    }
 }

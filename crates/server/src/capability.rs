@@ -3,8 +3,22 @@
 use serde_json::{json, Value};
 use zdrav_fhir::Definitions;
 
-/// Builds the CapabilityStatement served at `/metadata`.
+/// The CapabilityStatement served at `/metadata`, built once per base URL (it lists ~150 types
+/// with their search parameters; rebuilding it per request would be wasted work).
 pub fn statement(defs: &Definitions, base: &str) -> Value {
+    static CACHE: std::sync::Mutex<Option<(String, Value)>> = std::sync::Mutex::new(None);
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((b, v)) = cache.as_ref() {
+        if b == base {
+            return v.clone();
+        }
+    }
+    let v = build(defs, base);
+    *cache = Some((base.to_string(), v.clone()));
+    v
+}
+
+fn build(defs: &Definitions, base: &str) -> Value {
     let interactions: Vec<Value> = [
         "read",
         "vread",
@@ -14,6 +28,7 @@ pub fn statement(defs: &Definitions, base: &str) -> Value {
         "history-instance",
         "history-type",
         "create",
+        "search-type",
     ]
     .iter()
     .map(|c| json!({"code": c}))
@@ -22,18 +37,30 @@ pub fn statement(defs: &Definitions, base: &str) -> Value {
         .resource_types()
         .iter()
         .map(|t| {
+            let params: Vec<Value> = zdrav_search::registry()
+                .params(t)
+                .filter(|p| p.unsupported.is_none())
+                .map(|p| json!({"name": p.code, "definition": p.url, "type": type_code(p.ptype)}))
+                .collect();
+            let mut operations = vec![json!({"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"})];
+            if t == "Patient" {
+                operations.push(json!({"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}));
+            }
             json!({
                 "type": t,
                 "interaction": interactions,
                 "versioning": "versioned-update",
                 "readHistory": true,
                 "updateCreate": true,
-                "conditionalCreate": false,
-                "conditionalUpdate": false,
-                "conditionalDelete": "not-supported",
+                "conditionalCreate": true,
+                "conditionalUpdate": true,
+                "conditionalDelete": "single",
                 "conditionalRead": "modified-since",
                 "referencePolicy": ["literal", "local", "enforced"],
-                "operation": [{"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"}]
+                "searchInclude": ["*"],
+                "searchRevInclude": ["*"],
+                "searchParam": params,
+                "operation": operations
             })
         })
         .collect();
@@ -54,8 +81,24 @@ pub fn statement(defs: &Definitions, base: &str) -> Value {
             "interaction": [
                 {"code": "transaction"},
                 {"code": "batch"},
-                {"code": "history-system"}
+                {"code": "history-system"},
+                {"code": "search-system"}
             ]
         }]
     })
+}
+
+fn type_code(t: zdrav_search::ParamType) -> &'static str {
+    use zdrav_search::ParamType::*;
+    match t {
+        Number => "number",
+        Date => "date",
+        String => "string",
+        Token => "token",
+        Reference => "reference",
+        Quantity => "quantity",
+        Uri => "uri",
+        Composite => "composite",
+        Special => "special",
+    }
 }

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod query;
 pub mod rest;
 pub mod routes;
+pub mod search;
 pub mod views;
 
 pub use body::Limits;

@@ -71,6 +71,16 @@ pub struct Conditions {
     pub if_none_exist: Option<String>,
     /// `Prefer: return=`.
     pub prefer: PreferReturn,
+    /// `Prefer: handling=strict`: unknown search parameters are errors, not ignored.
+    pub strict: bool,
+}
+
+/// True when a `Prefer` header asks for strict handling.
+pub fn prefers_strict(prefer: Option<&str>) -> bool {
+    prefer.is_some_and(|p| {
+        p.split([',', ';'])
+            .any(|part| part.trim().replace(' ', "") == "handling=strict")
+    })
 }
 
 /// Parses an ETag (`W/"3"` or `"3"` or `3`) to a version number.
@@ -183,10 +193,12 @@ pub fn prepare(
     if let Some(Value::Object(meta)) = obj.get_mut("meta") {
         // versionId and lastUpdated belong to the server; an empty meta is left by clients that
         // only meant to clear them.
-        meta.remove("versionId");
-        meta.remove("lastUpdated");
+        // shift_remove keeps the client's element order (remove would move the last member
+        // into the gap).
+        meta.shift_remove("versionId");
+        meta.shift_remove("lastUpdated");
         if meta.is_empty() {
-            obj.remove("meta");
+            obj.shift_remove("meta");
         }
     }
     obj.insert("id".into(), Value::String(id.to_string()));
@@ -248,6 +260,24 @@ pub async fn check_references(
     }
 }
 
+/// A `Put` op with the resource's search index rows extracted (outside the store's write lock).
+pub fn put_op(
+    ctx: &Ctx,
+    rtype: &str,
+    id: &str,
+    resource: Value,
+    precondition: Precondition,
+) -> WriteOp {
+    let index = zdrav_search::extract(ctx.defs, &resource);
+    WriteOp::Put {
+        rtype: rtype.to_string(),
+        id: id.to_string(),
+        resource,
+        precondition,
+        index,
+    }
+}
+
 /// Builds the reply to a successful write, honouring `Prefer: return=`; validation warnings are
 /// part of the OperationOutcome form.
 pub fn write_reply(w: &WriteResult, prefer: PreferReturn, warnings: &[Issue]) -> Reply {
@@ -293,11 +323,18 @@ async fn commit_one(ctx: &Ctx, op: WriteOp) -> Result<WriteResult, ApiError> {
         .ok_or_else(|| ApiError::internal("the store returned no result for a write"))
 }
 
-fn no_conditional(what: &str) -> ApiError {
+/// The reply for a conditional create that found its match: 200 with the existing resource.
+pub fn existing(r: &StoredResource) -> Reply {
+    let mut reply = Reply::stored(r);
+    reply.location = Some(format!("{}/{}/_history/{}", r.rtype, r.id, r.version));
+    reply
+}
+
+fn multiple_matches(rtype: &str, criteria: &str) -> ApiError {
     ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "not-supported",
-        format!("conditional {what} is not supported yet (it needs search)"),
+        StatusCode::PRECONDITION_FAILED,
+        "multiple-matches",
+        format!("the criteria {rtype}?{criteria} match more than one resource"),
     )
 }
 
@@ -309,8 +346,14 @@ pub async fn create(
     c: &Conditions,
 ) -> Result<Reply, ApiError> {
     check_type(ctx.defs, rtype)?;
-    if c.if_none_exist.is_some() {
-        return Err(no_conditional("create (If-None-Exist)"));
+    if let Some(criteria) = &c.if_none_exist {
+        // Conditional create: an existing match is returned instead of creating a duplicate.
+        let found = crate::search::matches(ctx, rtype, criteria).await?;
+        match found.as_slice() {
+            [] => {}
+            [one] => return Ok(existing(one)),
+            _ => return Err(multiple_matches(rtype, criteria)),
+        }
     }
     let id = new_id();
     let checked = prepare(ctx, rtype, &id, &mut resource)?;
@@ -322,12 +365,7 @@ pub async fn create(
     check_references(&ctx.store, &refs, &Default::default()).await?;
     let w = commit_one(
         ctx,
-        WriteOp::Put {
-            rtype: rtype.to_string(),
-            id,
-            resource,
-            precondition: Precondition::MustNotExist,
-        },
+        put_op(ctx, rtype, &id, resource, Precondition::MustNotExist),
     )
     .await?;
     Ok(write_reply(&w, c.prefer, &checked.issues))
@@ -373,17 +411,60 @@ pub async fn update(
     let precondition = c
         .if_match
         .map_or(Precondition::None, Precondition::VersionIs);
-    let w = commit_one(
-        ctx,
-        WriteOp::Put {
-            rtype: rtype.to_string(),
-            id: id.to_string(),
-            resource,
-            precondition,
-        },
-    )
-    .await?;
+    let w = commit_one(ctx, put_op(ctx, rtype, id, resource, precondition)).await?;
     Ok(write_reply(&w, c.prefer, &checked.issues))
+}
+
+/// `PUT [type]?criteria`: update the one match, or create when nothing matches.
+pub async fn conditional_update(
+    ctx: &Ctx,
+    rtype: &str,
+    criteria: &str,
+    mut resource: Value,
+    c: &Conditions,
+) -> Result<Reply, ApiError> {
+    check_type(ctx.defs, rtype)?;
+    let found = crate::search::matches(ctx, rtype, criteria).await?;
+    let body_id = resource.get("id").and_then(Value::as_str).map(String::from);
+    let id = match (found.as_slice(), body_id) {
+        ([], Some(id)) => id,
+        ([], None) => new_id(),
+        ([one], Some(id)) if id != one.id => {
+            return Err(ApiError::bad_request(format!(
+                "the resource id '{id}' differs from the matching resource '{}'",
+                one.id
+            ))
+            .at(format!("{rtype}.id")))
+        }
+        ([one], _) => one.id.clone(),
+        _ => return Err(multiple_matches(rtype, criteria)),
+    };
+    if let Some(obj) = resource.as_object_mut() {
+        obj.insert("id".into(), Value::String(id.clone()));
+    }
+    update(ctx, rtype, &id, resource, c).await
+}
+
+/// `DELETE [type]?criteria`: delete the one match (nothing when none matches).
+pub async fn conditional_delete(
+    ctx: &Ctx,
+    rtype: &str,
+    criteria: &str,
+    c: &Conditions,
+) -> Result<Reply, ApiError> {
+    check_type(ctx.defs, rtype)?;
+    let found = crate::search::matches(ctx, rtype, criteria).await?;
+    match found.as_slice() {
+        [] => Ok(Reply::json(
+            StatusCode::OK,
+            zdrav_fhir::operation_outcome(&[Issue::information(
+                "informational",
+                "no resource matched the criteria; nothing deleted",
+            )]),
+        )),
+        [one] => delete(ctx, rtype, &one.id, c).await,
+        _ => Err(multiple_matches(rtype, criteria)),
+    }
 }
 
 /// `DELETE [type]/[id]`.
@@ -554,12 +635,13 @@ pub async fn patch(
             })?;
         let res = ctx
             .store
-            .commit(vec![WriteOp::Put {
-                rtype: rtype.to_string(),
-                id: id.to_string(),
-                resource: patched,
-                precondition: Precondition::VersionIs(current.version),
-            }])
+            .commit(vec![put_op(
+                ctx,
+                rtype,
+                id,
+                patched,
+                Precondition::VersionIs(current.version),
+            )])
             .await;
         match res {
             Ok(mut ws) => {

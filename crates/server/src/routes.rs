@@ -41,6 +41,7 @@ fn conditions(h: &HeaderMap) -> Result<Conditions, ApiError> {
             .transpose()?,
         if_none_exist: s("if-none-exist").map(String::from),
         prefer: PreferReturn::parse(s("prefer")),
+        strict: rest::prefers_strict(s("prefer")),
     })
 }
 
@@ -185,15 +186,23 @@ fn segments(path: &str) -> Vec<String> {
 
 /// The methods a FHIR path supports, or `None` when no interaction has a path of this shape (a
 /// 404). A known path asked with another method is a 405.
-fn allowed_methods(defs: &zdrav_fhir::Definitions, seg: &[&str]) -> Option<&'static [&'static str]> {
+fn allowed_methods(
+    defs: &zdrav_fhir::Definitions,
+    seg: &[&str],
+) -> Option<&'static [&'static str]> {
     let is_type = |t: &str| defs.is_resource_type(t);
     let is_id = |id: &str| zdrav_fhir::primitives::is_id(id);
     const READ: &[&str] = &["GET", "HEAD"];
     Some(match seg {
-        [] => &["POST"],
+        [] => &["GET", "HEAD", "POST"],
         ["metadata"] | ["_history"] => READ,
+        ["_search"] => &["POST"],
         [t] if is_type(t) => &["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"],
         [t, "_history"] if is_type(t) => READ,
+        [t, "_search"] if is_type(t) => &["POST"],
+        ["Patient", id, "$everything"] if is_id(id) => READ,
+        [c, id, t] if is_type(c) && is_id(id) && is_type(t) => READ,
+        [c, id, t, "_search"] if is_type(c) && is_id(id) && is_type(t) => &["POST"],
         [t, "$validate"] if is_type(t) => &["POST"],
         [t, id] if is_type(t) && is_id(id) => &["GET", "HEAD", "PUT", "DELETE", "PATCH"],
         [t, id, "_history"] | [t, id, "_history", _] if is_type(t) && is_id(id) => READ,
@@ -225,6 +234,13 @@ async fn dispatch(
     let with_body = matches!(m, "POST" | "PUT" | "PATCH");
     let (raw, kind) = if with_body {
         let kind = body::body_kind(headers)?;
+        if kind == BodyKind::Form && seg.last() != Some(&"_search") {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "not-supported",
+                "application/x-www-form-urlencoded is only accepted by POST _search",
+            ));
+        }
         if kind == BodyKind::JsonPatch && m != "PATCH" {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -253,15 +269,46 @@ async fn dispatch(
             rest::validate_op(ctx, t, Some(id), Some(json(&raw)?)).await
         }
         ("GET", [t, id, "$validate"]) => rest::validate_op(ctx, t, Some(id), None).await,
+        ("POST", ["_search"]) => {
+            let params = form_params(q, &raw)?;
+            crate::search::search(ctx, crate::search::Scope::System, &params, cond.strict).await
+        }
         ("POST", [t]) => rest::create(ctx, t, json(&raw)?, &cond).await,
         ("PUT", [t, id]) => rest::update(ctx, t, id, json(&raw)?, &cond).await,
-        ("PUT", [t]) | ("DELETE", [t]) | ("PATCH", [t]) => {
-            rest::check_type(ctx.defs, t)?;
-            Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "not-supported",
-                "conditional update, delete and patch are not supported yet (they need search)",
-            ))
+        ("PUT", [t]) => {
+            let criteria = criteria(uri)?;
+            rest::conditional_update(ctx, t, &criteria, json(&raw)?, &cond).await
+        }
+        ("DELETE", [t]) => {
+            let criteria = criteria(uri)?;
+            rest::conditional_delete(ctx, t, &criteria, &cond).await
+        }
+        ("PATCH", [_]) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "not-supported",
+            "conditional patch is not supported: PATCH [type]/[id]",
+        )),
+        ("GET" | "HEAD", []) => {
+            crate::search::search(ctx, crate::search::Scope::System, q, cond.strict).await
+        }
+        ("POST", [t, "_search"]) => {
+            let params = form_params(q, &raw)?;
+            crate::search::search(
+                ctx,
+                crate::search::Scope::Type(t.to_string()),
+                &params,
+                cond.strict,
+            )
+            .await
+        }
+        ("POST", [c, id, t, "_search"]) => {
+            let params = form_params(q, &raw)?;
+            let scope = crate::search::Scope::Compartment {
+                compartment: c.to_string(),
+                id: id.to_string(),
+                rtype: t.to_string(),
+            };
+            crate::search::search(ctx, scope, &params, cond.strict).await
         }
         ("DELETE", [t, id]) => rest::delete(ctx, t, id, &cond).await,
         ("PATCH", [t, id]) => {
@@ -318,11 +365,29 @@ pub async fn get(
     rest::check_type(ctx.defs, rtype)?;
     let more: Vec<&str> = more.iter().map(String::as_str).collect();
     match (id, more.as_slice()) {
-        (None, []) => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "not-supported",
-            format!("search on {rtype} is not supported yet"),
+        (None, []) => {
+            crate::search::search(
+                ctx,
+                crate::search::Scope::Type(rtype.to_string()),
+                q,
+                cond.strict,
+            )
+            .await
+        }
+        (Some("$everything"), []) if rtype == "Patient" => Err(ApiError::bad_request(
+            "Patient/$everything needs a patient id: Patient/[id]/$everything",
         )),
+        (Some(id), ["$everything"]) if rtype == "Patient" => {
+            crate::search::everything(ctx, id, q).await
+        }
+        (Some(id), [t]) if ctx.defs.is_resource_type(t) => {
+            let scope = crate::search::Scope::Compartment {
+                compartment: rtype.to_string(),
+                id: id.to_string(),
+                rtype: t.to_string(),
+            };
+            crate::search::search(ctx, scope, q, cond.strict).await
+        }
         (Some("_history"), []) => {
             history::history(ctx, HistoryScope::Type(rtype.to_string()), q).await
         }
@@ -357,4 +422,34 @@ pub async fn get(
             ),
         )),
     }
+}
+
+/// The criteria of a conditional update or delete: the query string without the parameters that
+/// shape the response.
+fn criteria(uri: &Uri) -> Result<String, ApiError> {
+    let kept: Vec<String> = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("_format=") && !p.starts_with("_pretty="))
+        .map(String::from)
+        .collect();
+    if kept.is_empty() {
+        return Err(ApiError::bad_request(
+            "a conditional update or delete needs search criteria in the query string",
+        ));
+    }
+    Ok(kept.join("&"))
+}
+
+/// Parameters of `POST _search`: the form body and the URL query together.
+fn form_params(
+    q: &[(String, String)],
+    raw: &bytes::Bytes,
+) -> Result<Vec<(String, String)>, ApiError> {
+    let text = std::str::from_utf8(raw)
+        .map_err(|_| ApiError::bad_request("the _search form body is not UTF-8"))?;
+    let mut params = q.to_vec();
+    params.extend(crate::query::parse(text.trim()));
+    Ok(params)
 }

@@ -46,6 +46,15 @@ pub trait Store: Send + Sync + 'static {
     /// A page of history, newest first, and the total number of entries matching the query.
     async fn history(&self, query: HistoryQuery) -> Result<HistoryPage, StoreError>;
 
+    /// Runs a search: one page of current, non-deleted matches in the query's order, the
+    /// resources `_include`d and `_revinclude`d by that page, and the total if asked.
+    async fn search(&self, query: &zdrav_search::SearchQuery) -> Result<SearchPage, StoreError> {
+        let _ = query;
+        Err(StoreError::Backend(
+            "search is not available on this backend".into(),
+        ))
+    }
+
     /// Counts of current (non-deleted) resources per type, for `/metrics` and tests.
     async fn counts(&self) -> Result<Vec<(String, u64)>, StoreError>;
 

@@ -28,6 +28,9 @@ pub enum WriteOp {
         resource: Value,
         /// What must hold before writing.
         precondition: Precondition,
+        /// The search index rows of this version (extracted by the caller, outside the write
+        /// lock); they replace the resource's previous rows.
+        index: Vec<zdrav_search::IndexRow>,
     },
     /// Writes a tombstone version of `rtype/id` if it currently exists; a no-op otherwise.
     Delete {
@@ -177,4 +180,17 @@ pub enum StoreError {
     /// The backend failed (I/O, corruption, connection): a server-side error.
     #[error("storage failure: {0}")]
     Backend(String),
+}
+
+/// One page of search results.
+#[derive(Debug, Clone, Default)]
+pub struct SearchPage {
+    /// The matches, in the query's sort order.
+    pub matches: Vec<StoredResource>,
+    /// Resources added by `_include` / `_revinclude` (each once, none that is also a match).
+    pub included: Vec<StoredResource>,
+    /// The number of matches in all pages (`None` when `_total=none`).
+    pub total: Option<u64>,
+    /// The snapshot sequence number to pass for the following pages.
+    pub snapshot: i64,
 }

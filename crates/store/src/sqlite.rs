@@ -1,7 +1,10 @@
 //! The embedded backend: one SQLite file in WAL mode, one writer connection and a pool of readers.
 
+mod index_write;
+mod layout;
 mod read;
 mod schema;
+mod search;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -10,7 +13,9 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use rusqlite::Connection;
 
-use crate::{HistoryPage, HistoryQuery, Store, StoreError, StoredResource, WriteOp, WriteResult};
+use crate::{
+    HistoryPage, HistoryQuery, SearchPage, Store, StoreError, StoredResource, WriteOp, WriteResult,
+};
 use schema::Role;
 
 /// Idle reader connections kept open; more are opened on demand so a read never waits.
@@ -156,6 +161,11 @@ impl Store for SqliteStore {
 
     async fn history(&self, query: HistoryQuery) -> Result<HistoryPage, StoreError> {
         self.reading(move |conn| read::history(conn, &query)).await
+    }
+
+    async fn search(&self, query: &zdrav_search::SearchQuery) -> Result<SearchPage, StoreError> {
+        let query = query.clone();
+        self.reading(move |conn| search::search(conn, &query)).await
     }
 
     async fn counts(&self) -> Result<Vec<(String, u64)>, StoreError> {

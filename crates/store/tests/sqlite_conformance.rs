@@ -44,6 +44,18 @@ case!(
     snapshot_paging,
     concurrent_version_conflict,
     concurrent_must_not_exist,
+    search_string,
+    search_token,
+    search_date,
+    search_number_quantity,
+    search_reference_uri,
+    search_composite,
+    search_chain_has,
+    search_compartment_id_updated,
+    search_include,
+    search_sort,
+    search_paging,
+    search_after_updates,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,6 +70,7 @@ fn put(rtype: &str, id: &str, family: &str) -> WriteOp {
         id: id.to_owned(),
         resource: json!({"resourceType": rtype, "name": [{"family": family}]}),
         precondition: Precondition::None,
+        index: Vec::new(),
     }
 }
 
@@ -129,6 +142,7 @@ async fn second_store_on_same_file_sees_writes() {
             id: "x".into(),
             resource: json!({"resourceType": "Patient"}),
             precondition: Precondition::VersionIs(1),
+            index: Vec::new(),
         }])
         .await
         .unwrap_err();
@@ -201,6 +215,7 @@ async fn rejects_non_object_resources() {
             id: "a".into(),
             resource: json!("not an object"),
             precondition: Precondition::None,
+            index: Vec::new(),
         }])
         .await
         .unwrap_err();
@@ -241,6 +256,7 @@ async fn bulk_load_rate() {
                     id: format!("o{i}"),
                     resource: typical(i),
                     precondition: Precondition::None,
+                    index: Vec::new(),
                 }
             })
             .collect();

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 use zdrav_server::rest::{self, PreferReturn};
 use zdrav_server::Ctx;
-use zdrav_store::{Precondition, WriteOp};
+use zdrav_store::Precondition;
 
 /// What a load did.
 #[derive(Debug, Default)]
@@ -93,7 +93,9 @@ pub async fn load_paths(ctx: &Ctx, paths: &[PathBuf]) -> Result<Stats, String> {
                 load_bytes(&ctx, &name, &data).await
             });
         }
-        let Some(done) = tasks.join_next().await else { break };
+        let Some(done) = tasks.join_next().await else {
+            break;
+        };
         let n = done.map_err(|e| format!("a load task failed: {e}"))??;
         stats.files += 1;
         stats.resources += n;
@@ -202,12 +204,7 @@ async fn put_all(ctx: &Ctx, resources: Vec<Value>) -> Result<usize, String> {
         rest::check_id(&id).map_err(|e| describe(&e))?;
         rest::prepare(ctx, &rtype, &id, &mut r)
             .map_err(|e| format!("{rtype}/{id}: {}", describe(&e)))?;
-        ops.push(WriteOp::Put {
-            rtype,
-            id,
-            resource: r,
-            precondition: Precondition::None,
-        });
+        ops.push(rest::put_op(ctx, &rtype, &id, r, Precondition::None));
     }
     let n = ops.len();
     ctx.store.commit(ops).await.map_err(|e| e.to_string())?;

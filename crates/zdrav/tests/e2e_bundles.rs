@@ -26,7 +26,10 @@ fn transaction_rewrites_urn_uuid_references() {
     assert_eq!(out["type"], "transaction-response");
     let e = out["entry"].as_array().unwrap();
     assert_eq!(e.len(), 2);
-    assert!(e[0]["response"]["status"].as_str().unwrap().starts_with("201"));
+    assert!(e[0]["response"]["status"]
+        .as_str()
+        .unwrap()
+        .starts_with("201"));
     let obs_loc = e[0]["response"]["location"].as_str().unwrap();
     let pat_loc = e[1]["response"]["location"].as_str().unwrap();
     let pat_ref = pat_loc.split("/_history").next().unwrap();
@@ -48,8 +51,14 @@ fn transaction_with_one_failing_entry_leaves_nothing() {
                "request": {"method": "POST", "url": "Patient"}}),
     ]);
     let oo = expect(s.post("", &b), 400);
-    assert_eq!(oo["issue"][0]["expression"][0], "Bundle.entry[2].resource.birthDate");
-    assert_eq!(expect(s.get("_history"), 200)["total"].as_u64().unwrap(), before);
+    assert_eq!(
+        oo["issue"][0]["expression"][0],
+        "Bundle.entry[2].resource.birthDate"
+    );
+    assert_eq!(
+        expect(s.get("_history"), 200)["total"].as_u64().unwrap(),
+        before
+    );
     expect(s.get("Patient/p2"), 404);
 
     // a version conflict in the last entry also rolls back the others
@@ -69,7 +78,13 @@ fn transaction_with_one_failing_entry_leaves_nothing() {
 #[test]
 fn transaction_processing_order_and_get_entries() {
     let s = Server::start();
-    expect(s.put("Patient/gone", &json!({"resourceType": "Patient", "id": "gone", "active": true})), 201);
+    expect(
+        s.put(
+            "Patient/gone",
+            &json!({"resourceType": "Patient", "id": "gone", "active": true}),
+        ),
+        201,
+    );
     // DELETE runs before POST/PUT, GET runs last and sees the transaction's writes
     let b = tx(vec![
         json!({"request": {"method": "GET", "url": "Patient/kept"}}),
@@ -117,7 +132,10 @@ fn synthetic_bundles_load_with_references_rewritten() {
     let Some(shared) = shared() else { return };
     let s = Server::start();
     let dir = shared.join("data/synthetic");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     for f in files.iter().take(3) {
         let body: Value = serde_json::from_slice(&common::read_gz(f)).unwrap();
@@ -133,7 +151,9 @@ fn synthetic_bundles_load_with_references_rewritten() {
         let out = expect(r, 200);
         let entries = out["entry"].as_array().unwrap();
         assert_eq!(entries.len(), n);
-        assert!(entries.iter().all(|e| e["response"]["status"] == "201 Created"));
+        assert!(entries
+            .iter()
+            .all(|e| e["response"]["status"] == "201 Created"));
         // every reference in a loaded resource points at a real resource, none at urn:uuid
         for e in entries.iter().step_by(37) {
             let loc = e["response"]["location"].as_str().unwrap();

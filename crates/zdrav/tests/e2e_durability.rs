@@ -121,8 +121,15 @@ fn sigkill_during_load_loses_no_acknowledged_write() {
         w.join().unwrap();
     }
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() >= 3000, "only {} writes acknowledged", acked.len());
-    assert!(acked.len() < TOTAL, "the load finished before the kill; nothing was tested");
+    assert!(
+        acked.len() >= 3000,
+        "only {} writes acknowledged",
+        acked.len()
+    );
+    assert!(
+        acked.len() < TOTAL,
+        "the load finished before the kill; nothing was tested"
+    );
     let server = Server::start_on(&db, port, &[]);
     let mut missing = Vec::new();
     for (t, id) in &acked {
@@ -131,6 +138,14 @@ fn sigkill_during_load_loses_no_acknowledged_write() {
             missing.push(format!("{t}/{id}"));
         }
     }
-    println!("acknowledged before SIGKILL: {}, missing after restart: {}", acked.len(), missing.len());
-    assert!(missing.is_empty(), "lost acknowledged writes: {:?}", &missing[..missing.len().min(10)]);
+    println!(
+        "acknowledged before SIGKILL: {}, missing after restart: {}",
+        acked.len(),
+        missing.len()
+    );
+    assert!(
+        missing.is_empty(),
+        "lost acknowledged writes: {:?}",
+        &missing[..missing.len().min(10)]
+    );
 }

@@ -16,13 +16,19 @@ fn create_read_update_delete_with_versions_and_headers() {
     let r = s.post("Patient", &patient("Петров"));
     assert_eq!(r.status(), 201);
     let loc = r.headers()["location"].to_str().unwrap().to_string();
-    assert!(loc.starts_with(&s.url("Patient/")) && loc.ends_with("/_history/1"), "{loc}");
+    assert!(
+        loc.starts_with(&s.url("Patient/")) && loc.ends_with("/_history/1"),
+        "{loc}"
+    );
     assert_eq!(r.headers()["etag"], "W/\"1\"");
     assert!(r.headers().contains_key("last-modified"));
     let created = json(r);
     let id = created["id"].as_str().unwrap().to_string();
     assert_eq!(created["meta"]["versionId"], "1");
-    assert!(created["meta"]["lastUpdated"].as_str().unwrap().ends_with('Z'));
+    assert!(created["meta"]["lastUpdated"]
+        .as_str()
+        .unwrap()
+        .ends_with('Z'));
     assert_eq!(created["name"][0]["family"], "Петров");
 
     // read
@@ -228,14 +234,20 @@ fn history_type_system_since_and_paging() {
     o2["status"] = json!("amended");
     let v2 = expect(s.put(&format!("Observation/{oid}"), &o2), 200);
     let at1 = expect(
-        s.get(&format!("Observation/{oid}/_history?_at={}", t_obs.replace('+', "%2B"))),
+        s.get(&format!(
+            "Observation/{oid}/_history?_at={}",
+            t_obs.replace('+', "%2B")
+        )),
         200,
     );
     assert_eq!(at1["total"], 1, "{at1}");
     assert_eq!(at1["entry"][0]["resource"]["status"], "final");
     let t2 = v2["meta"]["lastUpdated"].as_str().unwrap().to_string();
     let at2 = expect(
-        s.get(&format!("Observation/{oid}/_history?_at={}", t2.replace('+', "%2B"))),
+        s.get(&format!(
+            "Observation/{oid}/_history?_at={}",
+            t2.replace('+', "%2B")
+        )),
         200,
     );
     assert_eq!(at2["total"], 1);
@@ -271,10 +283,18 @@ fn capabilities_negotiation_and_errors() {
     assert_eq!(json(r)["resourceType"], "OperationOutcome");
     assert_eq!(s.get("metadata?_format=xml").status(), 406);
     expect(s.get("metadata?_format=json"), 200);
-    let r = s.raw("POST", "Patient", "application/fhir+xml", b"<Patient/>".to_vec());
+    let r = s.raw(
+        "POST",
+        "Patient",
+        "application/fhir+xml",
+        b"<Patient/>".to_vec(),
+    );
     assert_eq!(r.status(), 415);
     // unknown type 404, bad id 400, unknown path 404 — all OperationOutcomes
-    assert_eq!(expect(s.get("Dragon/1"), 404)["resourceType"], "OperationOutcome");
+    assert_eq!(
+        expect(s.get("Dragon/1"), 404)["resourceType"],
+        "OperationOutcome"
+    );
     expect(s.get("Patient/bad_id!"), 400);
     expect(s.get("Patient/does-not-exist"), 404);
     let r = s.client.get(format!("{}/nothing", s.root)).send().unwrap();
@@ -313,9 +333,18 @@ fn validation_errors_point_at_the_element() {
     let bad = json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"},
         "subject": {"reference": "Patient/nobody"}});
     let oo = expect(s.post("Observation", &bad), 400);
-    assert_eq!(oo["issue"][0]["expression"][0], "Observation.subject.reference");
+    assert_eq!(
+        oo["issue"][0]["expression"][0],
+        "Observation.subject.reference"
+    );
     // $validate: type and instance level
-    let oo = expect(s.post("Patient/$validate", &json!({"resourceType": "Patient", "birthDate": "x"})), 200);
+    let oo = expect(
+        s.post(
+            "Patient/$validate",
+            &json!({"resourceType": "Patient", "birthDate": "x"}),
+        ),
+        200,
+    );
     assert_eq!(oo["issue"][0]["severity"], "error");
     let oo = expect(s.post("Patient/$validate", &patient("Годный")), 200);
     assert_eq!(oo["issue"][0]["severity"], "information");
@@ -335,7 +364,12 @@ fn patch_json_and_fhir() {
     let id = p["id"].as_str().unwrap();
     let jp = json!([{"op": "replace", "path": "/gender", "value": "female"},
                     {"op": "add", "path": "/active", "value": true}]);
-    let r = s.raw("PATCH", &format!("Patient/{id}"), "application/json-patch+json", jp.to_string().into_bytes());
+    let r = s.raw(
+        "PATCH",
+        &format!("Patient/{id}"),
+        "application/json-patch+json",
+        jp.to_string().into_bytes(),
+    );
     let v = expect(r, 200);
     assert_eq!(v["gender"], "female");
     assert_eq!(v["active"], true);
@@ -344,19 +378,34 @@ fn patch_json_and_fhir() {
         {"name": "type", "valueCode": "replace"},
         {"name": "path", "valueString": "Patient.birthDate"},
         {"name": "value", "valueDate": "1990-01-02"}]}]});
-    let r = s.raw("PATCH", &format!("Patient/{id}"), "application/fhir+json", fp.to_string().into_bytes());
+    let r = s.raw(
+        "PATCH",
+        &format!("Patient/{id}"),
+        "application/fhir+json",
+        fp.to_string().into_bytes(),
+    );
     let v = expect(r, 200);
     assert_eq!(v["birthDate"], "1990-01-02");
     assert_eq!(v["meta"]["versionId"], "3");
     // a patch producing an invalid resource is refused and nothing changes
     let bad = json!([{"op": "replace", "path": "/gender", "value": "robot"}]);
-    let r = s.raw("PATCH", &format!("Patient/{id}"), "application/json-patch+json", bad.to_string().into_bytes());
+    let r = s.raw(
+        "PATCH",
+        &format!("Patient/{id}"),
+        "application/json-patch+json",
+        bad.to_string().into_bytes(),
+    );
     assert_eq!(r.status(), 422);
     let cur = expect(s.get(&format!("Patient/{id}")), 200);
     assert_eq!(cur["meta"]["versionId"], "3");
     // a failing test op is 422
     let t = json!([{"op": "test", "path": "/gender", "value": "male"}]);
-    let r = s.raw("PATCH", &format!("Patient/{id}"), "application/json-patch+json", t.to_string().into_bytes());
+    let r = s.raw(
+        "PATCH",
+        &format!("Patient/{id}"),
+        "application/json-patch+json",
+        t.to_string().into_bytes(),
+    );
     assert_eq!(r.status(), 422);
 }
 
@@ -372,7 +421,11 @@ fn summary_and_elements_on_read() {
     assert!(v.get("photo").is_none(), "{v}");
     assert!(v.get("text").is_none());
     assert_eq!(v["name"][0]["family"], "Кратков");
-    assert!(v["meta"]["tag"].as_array().unwrap().iter().any(|t| t["code"] == "SUBSETTED"));
+    assert!(v["meta"]["tag"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["code"] == "SUBSETTED"));
     let v = expect(s.get(&format!("Patient/{id}?_elements=gender")), 200);
     assert_eq!(v["gender"], "male");
     assert!(v.get("name").is_none());

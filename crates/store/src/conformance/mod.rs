@@ -5,9 +5,17 @@
 //! The cases panic with a message on any deviation, like test assertions.
 
 mod history;
+mod search;
+mod search_links;
+mod search_paging;
+mod search_values;
 mod writes;
 
 pub use history::*;
+pub use search::{search_date, search_string, search_token};
+pub use search_links::*;
+pub use search_paging::*;
+pub use search_values::*;
 pub use writes::*;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,6 +43,18 @@ pub async fn run_all(store: DynStore) {
     snapshot_paging(&store).await;
     concurrent_version_conflict(&store).await;
     concurrent_must_not_exist(&store).await;
+    search_string(&store).await;
+    search_token(&store).await;
+    search_date(&store).await;
+    search_number_quantity(&store).await;
+    search_reference_uri(&store).await;
+    search_composite(&store).await;
+    search_chain_has(&store).await;
+    search_compartment_id_updated(&store).await;
+    search_include(&store).await;
+    search_sort(&store).await;
+    search_paging(&store).await;
+    search_after_updates(&store).await;
 }
 
 /// A string unique within this process and, through the clock, across runs on one database.
@@ -56,6 +76,7 @@ fn put(rtype: &str, id: &str, resource: Value, precondition: Precondition) -> Wr
         id: id.to_owned(),
         resource,
         precondition,
+        index: Vec::new(),
     }
 }
 

@@ -283,6 +283,7 @@ mod tests {
     fn history_queries_use_indexes() {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(super::super::schema::V1).unwrap();
+        conn.execute_batch(super::super::schema::V2).unwrap();
         let scopes = [
             HistoryScope::System,
             HistoryScope::Type("Patient".into()),
@@ -313,6 +314,9 @@ mod tests {
             }
         }
         let exists = plan(&conn, exists_sql(1), 32);
-        assert!(exists.contains("SEARCH c USING PRIMARY KEY"), "{exists}");
+        assert!(
+            exists.contains("SEARCH c USING INDEX current_key"),
+            "{exists}"
+        );
     }
 }

@@ -9,7 +9,7 @@ use super::Error;
 use crate::StoreError;
 
 /// The schema version this code writes; older files are migrated forward at open.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// `zdrav load` may hold the write lock from another process for a while; wait rather than fail.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -49,6 +49,121 @@ CREATE TABLE type_counts (
     rtype TEXT PRIMARY KEY,
     live INTEGER NOT NULL
 ) WITHOUT ROWID;
+";
+
+/// Version 2: search indexes. `current` becomes a rowid table whose key `rk` is the `seq` of the
+/// resource's first version: one integer identifies the resource in every index row, orders
+/// results by creation (updates keep it) and pins paging snapshots (`rk <= snapshot`).
+///
+/// `current_type` holds live resources only: type scans and counts then never read the table.
+/// `search_param` interns each (resource type, parameter code) pair as a small `pid`, so index
+/// rows and their indexes carry one or two bytes instead of both names, and a probe for "this
+/// parameter on these types" is an equality on `pid`. One narrow table per value type holds
+/// the rows extracted at write time, clustered by `(rk, pid, ord)` so that replacing a
+/// resource's rows and the correlated lookups of sorting, `:not` and `:missing` are range
+/// operations on the primary key; `ord` is the row's position in the write, only there to keep
+/// duplicates apart. Each table has one secondary index in the order FHIR queries probe it
+/// (parameter, then the compared value). `pat` is reserved for the patient-compartment id
+/// (sharding by patient later) and NULL for now. Composite values keep one row per value with
+/// each component spread over the columns `c<component>_<field>`, in the field order of the
+/// component's own table.
+pub(super) const V2: &str = "
+CREATE TABLE current_v2 (
+    rk INTEGER PRIMARY KEY,
+    rtype TEXT NOT NULL,
+    id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    deleted INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    last_updated INTEGER NOT NULL
+);
+INSERT INTO current_v2 (rk, rtype, id, version, deleted, seq, last_updated)
+    SELECT (SELECT min(h.seq) FROM history h WHERE h.rtype = c.rtype AND h.id = c.id),
+           c.rtype, c.id, c.version, c.deleted, c.seq, c.last_updated
+    FROM current c;
+DROP TABLE current;
+ALTER TABLE current_v2 RENAME TO current;
+CREATE UNIQUE INDEX current_key ON current (rtype, id);
+CREATE INDEX current_type ON current (rtype, rk) WHERE deleted = 0;
+CREATE INDEX current_updated ON current (rtype, last_updated);
+
+CREATE TABLE search_param (
+    pid INTEGER PRIMARY KEY,
+    param TEXT NOT NULL,
+    rtype TEXT NOT NULL,
+    UNIQUE (param, rtype)
+);
+
+CREATE TABLE idx_string (
+    rk INTEGER NOT NULL, pid INTEGER NOT NULL, ord INTEGER NOT NULL,
+    norm TEXT, exact TEXT,
+    pat TEXT,
+    PRIMARY KEY (rk, pid, ord)
+) WITHOUT ROWID;
+CREATE INDEX idx_string_q ON idx_string (pid, norm);
+
+CREATE TABLE idx_token (
+    rk INTEGER NOT NULL, pid INTEGER NOT NULL, ord INTEGER NOT NULL,
+    system TEXT, code TEXT, text TEXT, type_system TEXT, type_code TEXT,
+    pat TEXT,
+    PRIMARY KEY (rk, pid, ord)
+) WITHOUT ROWID;
+CREATE INDEX idx_token_q ON idx_token (pid, code, system);
+
+CREATE TABLE idx_date (
+    rk INTEGER NOT NULL, pid INTEGER NOT NULL, ord INTEGER NOT NULL,
+    low INTEGER, high INTEGER,
+    pat TEXT,
+    PRIMARY KEY (rk, pid, ord)
+) WITHOUT ROWID;
+CREATE INDEX idx_date_q ON idx_date (pid, low, high);
+
+CREATE TABLE idx_number (
+    rk INTEGER NOT NULL, pid INTEGER NOT NULL, ord INTEGER NOT NULL,
+    value REAL, low REAL, high REAL,
+    pat TEXT,
+    PRIMARY KEY (rk, pid, ord)
+) WITHOUT ROWID;
+CREATE INDEX idx_number_q ON idx_number (pid, low, high);
+
+CREATE TABLE idx_quantity (
+    rk INTEGER NOT NULL, pid INTEGER NOT NULL, ord INTEGER NOT NULL,
+    value REAL, low REAL, high REAL, system TEXT, code TEXT,
+    canon_value REAL, canon_code TEXT, canon_low REAL, canon_high REAL,
+    pat TEXT,
+    PRIMARY KEY (rk, pid, ord)
+) WITHOUT ROWID;
+CREATE INDEX idx_quantity_q ON idx_quantity (pid, code, low, high);
+CREATE INDEX idx_quantity_canon ON idx_quantity (pid, canon_code, canon_low, canon_high)
+    WHERE canon_code IS NOT NULL;
+
+CREATE TABLE idx_reference (
+    rk INTEGER NOT NULL, pid INTEGER NOT NULL, ord INTEGER NOT NULL,
+    target_type TEXT, target_id TEXT, version TEXT, url TEXT, id_system TEXT, id_value TEXT,
+    pat TEXT,
+    PRIMARY KEY (rk, pid, ord)
+) WITHOUT ROWID;
+CREATE INDEX idx_reference_target ON idx_reference (target_id, target_type, pid);
+CREATE INDEX idx_reference_url ON idx_reference (url, pid) WHERE url IS NOT NULL;
+CREATE INDEX idx_reference_ident ON idx_reference (id_value, pid) WHERE id_value IS NOT NULL;
+
+CREATE TABLE idx_uri (
+    rk INTEGER NOT NULL, pid INTEGER NOT NULL, ord INTEGER NOT NULL,
+    uri TEXT,
+    pat TEXT,
+    PRIMARY KEY (rk, pid, ord)
+) WITHOUT ROWID;
+CREATE INDEX idx_uri_q ON idx_uri (pid, uri);
+
+CREATE TABLE idx_composite (
+    rk INTEGER NOT NULL, pid INTEGER NOT NULL, ord INTEGER NOT NULL,
+    c0_0, c0_1, c0_2, c0_3, c0_4, c0_5, c0_6, c0_7, c0_8,
+    c1_0, c1_1, c1_2, c1_3, c1_4, c1_5, c1_6, c1_7, c1_8,
+    c2_0, c2_1, c2_2, c2_3, c2_4, c2_5, c2_6, c2_7, c2_8,
+    pat TEXT,
+    PRIMARY KEY (rk, pid, ord)
+) WITHOUT ROWID;
+CREATE INDEX idx_composite_q ON idx_composite (pid, c0_1);
 ";
 
 /// Which side of the store a connection serves.
@@ -102,9 +217,57 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), Error> {
     if version < 1 {
         tx.execute_batch(V1)?;
     }
+    if version < 2 {
+        tx.execute_batch(V2)?;
+    }
     if version < SCHEMA_VERSION {
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     }
     tx.commit()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A version-1 file keeps its data; each resource's key becomes its first version's seq.
+    #[test]
+    fn migrates_version_1_files() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("v1.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(V1).unwrap();
+            conn.execute_batch(
+                "INSERT INTO history (seq, rtype, id, version, last_updated, deleted) VALUES
+                   (1, 'Patient', 'a', 1, 10, 0), (2, 'Patient', 'b', 1, 11, 0),
+                   (3, 'Patient', 'a', 2, 12, 0), (4, 'Patient', 'b', 2, 13, 1);
+                 INSERT INTO current (rtype, id, version, deleted, seq, last_updated) VALUES
+                   ('Patient', 'a', 2, 0, 3, 12), ('Patient', 'b', 2, 1, 4, 13);
+                 PRAGMA user_version = 1;",
+            )
+            .unwrap();
+        }
+        let mut conn = connect(&path, Role::Writer).unwrap_or_else(|_| panic!("connect"));
+        if migrate(&mut conn).is_err() {
+            panic!("migrate");
+        }
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let rows: Vec<(i64, String, i64, i64)> = conn
+            .prepare("SELECT rk, id, version, seq FROM current ORDER BY rk")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(rows, [(1, "a".into(), 2, 3), (2, "b".into(), 2, 4)]);
+        // Opening again is a no-op.
+        if migrate(&mut conn).is_err() {
+            panic!("second migrate");
+        }
+    }
 }

@@ -6,19 +6,21 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use serde_json::{Map, Value};
+use zdrav_search::IndexRow;
 
+use super::index_write::IndexWriter;
 use super::Error;
 use crate::time::format_instant;
 use crate::{Precondition, StoreError, WriteOp, WriteOutcome, WriteResult};
 
 /// An op with its resource already reshaped, so the write lock is held only for stamping.
 enum Body {
-    Put(Map<String, Value>),
+    Put(Map<String, Value>, Vec<IndexRow>),
     Delete,
 }
 
-/// The current row of a resource: version, deleted, seq.
-type Current = (i64, bool, i64);
+/// The current row of a resource: version, deleted, seq, rk.
+type Current = (i64, bool, i64, i64);
 
 /// What the transaction decided for one op.
 struct Written {
@@ -43,12 +45,13 @@ pub(super) fn commit(
                 id,
                 resource,
                 precondition,
+                index: rows,
             } => {
                 let map = reshape(resource, &rtype, &id).ok_or_else(|| {
                     StoreError::Backend(format!("op {index}: {rtype}/{id} is not a JSON object"))
                 })?;
                 keys.push((rtype, id, precondition));
-                bodies.push(Body::Put(map));
+                bodies.push(Body::Put(map, rows));
             }
             WriteOp::Delete {
                 rtype,
@@ -111,8 +114,9 @@ fn apply(
     now: i64,
     now_str: &str,
 ) -> Result<Vec<Written>, Error> {
-    let mut current = tx
-        .prepare_cached("SELECT version, deleted, seq FROM current WHERE rtype = ?1 AND id = ?2")?;
+    let mut current = tx.prepare_cached(
+        "SELECT version, deleted, seq, rk FROM current WHERE rtype = ?1 AND id = ?2",
+    )?;
     let mut insert_history = tx.prepare_cached(
         "INSERT INTO history (rtype, id, version, last_updated, deleted) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
@@ -121,11 +125,12 @@ fn apply(
     let mut supersede =
         tx.prepare_cached("UPDATE history SET superseded_at = ?1 WHERE seq = ?2")?;
     let mut upsert_current = tx.prepare_cached(
-        "INSERT INTO current (rtype, id, version, deleted, seq, last_updated) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+        "INSERT INTO current (rk, rtype, id, version, deleted, seq, last_updated) \
+         VALUES (?7, ?1, ?2, ?3, ?4, ?5, ?6) \
          ON CONFLICT (rtype, id) DO UPDATE SET version = excluded.version, \
          deleted = excluded.deleted, seq = excluded.seq, last_updated = excluded.last_updated",
     )?;
+    let mut indexer = IndexWriter::new(tx)?;
 
     let mut live_delta: HashMap<&str, i64> = HashMap::new();
     let mut written = Vec::with_capacity(keys.len());
@@ -141,14 +146,19 @@ fn apply(
         }
         let cur: Option<Current> = current
             .query_row(params![rtype, id], |row| {
-                Ok((row.get(0)?, row.get::<_, i64>(1)? != 0, row.get(2)?))
+                Ok((
+                    row.get(0)?,
+                    row.get::<_, i64>(1)? != 0,
+                    row.get(2)?,
+                    row.get(3)?,
+                ))
             })
             .optional()?;
         check(index, rtype, id, *precondition, cur)?;
         let live = cur.filter(|c| !c.1);
 
         let (version, deleted, outcome, json) = match body {
-            Body::Put(map) => {
+            Body::Put(map, _) => {
                 let version = cur.map_or(1, |c| c.0 + 1);
                 stamp(map, version, now_str);
                 let json = serde_json::to_vec(map)
@@ -161,7 +171,7 @@ fn apply(
                 }
             }
             Body::Delete => match live {
-                Some((v, _, _)) => {
+                Some((v, ..)) => {
                     *live_delta.entry(rtype).or_default() -= 1;
                     (v + 1, true, WriteOutcome::Deleted, Vec::new())
                 }
@@ -179,10 +189,18 @@ fn apply(
         insert_history.execute(params![rtype, id, version, now, deleted])?;
         let seq = tx.last_insert_rowid();
         insert_json.execute(params![seq, json])?;
-        if let Some((_, _, prev_seq)) = cur {
+        if let Some((_, _, prev_seq, _)) = cur {
             supersede.execute(params![now, prev_seq])?;
         }
-        upsert_current.execute(params![rtype, id, version, deleted, seq, now])?;
+        // A resource keeps the key of its first version for life, across deletes.
+        let rk = cur.map_or(seq, |c| c.3);
+        upsert_current.execute(params![rtype, id, version, deleted, seq, now, rk])?;
+        if cur.is_some() {
+            indexer.clear(rk)?;
+        }
+        if let Body::Put(_, rows) = body {
+            indexer.insert(tx, rk, rtype, rows)?;
+        }
         written.push(Written {
             version,
             outcome,
@@ -218,7 +236,7 @@ fn check(
             id: id.to_owned(),
         }),
         Precondition::VersionIs(expected) => match cur {
-            Some((v, false, _)) if to_u64(v) == expected => Ok(()),
+            Some((v, false, ..)) if to_u64(v) == expected => Ok(()),
             _ => Err(StoreError::VersionConflict {
                 index,
                 rtype: rtype.to_owned(),
