@@ -372,7 +372,9 @@ async fn transaction(
                             preset[i] = Some(rest::existing(one));
                             Some(one.id.clone())
                         }
-                        _ => return Err(entry_err(i, multiple_matches(&req.rtype, criteria))),
+                        _ => {
+                            return Err(entry_err(i, rest::multiple_matches(&req.rtype, criteria)))
+                        }
                     }
                 }
             },
@@ -410,7 +412,7 @@ async fn transaction(
                                 .at("request.url"),
                         ))
                     }
-                    _ => return Err(entry_err(i, multiple_matches(&req.rtype, &req.query))),
+                    _ => return Err(entry_err(i, rest::multiple_matches(&req.rtype, &req.query))),
                 }
             }
             ("GET" | "HEAD", _) => None,
@@ -492,7 +494,7 @@ async fn transaction(
             _ => {
                 return Err(entry_err(
                     i,
-                    multiple_matches(rtype, criteria).at("resource"),
+                    rest::multiple_matches(rtype, criteria).at("resource"),
                 ))
             }
         }
@@ -671,14 +673,6 @@ async fn transaction(
     }
     Ok(
         json!({"resourceType": "Bundle", "id": rest::new_id(), "type": "transaction-response", "entry": out}),
-    )
-}
-
-fn multiple_matches(rtype: &str, criteria: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::PRECONDITION_FAILED,
-        "multiple-matches",
-        format!("the criteria {rtype}?{criteria} match more than one resource"),
     )
 }
 

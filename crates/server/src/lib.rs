@@ -10,10 +10,12 @@ pub mod capability;
 pub mod error;
 pub mod history;
 pub mod metrics;
+pub mod patch;
 pub mod query;
 pub mod rest;
 pub mod routes;
 pub mod search;
+pub mod validate_op;
 pub mod views;
 
 pub use body::Limits;

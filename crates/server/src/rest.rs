@@ -5,9 +5,12 @@ use crate::body::Limits;
 use crate::error::ApiError;
 use axum::http::StatusCode;
 use bytes::Bytes;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use zdrav_fhir::{Definitions, Issue};
 use zdrav_store::{DynStore, Precondition, StoredResource, WriteOp, WriteOutcome, WriteResult};
+
+pub use crate::patch::{patch, patch_error};
+pub use crate::validate_op::validate_op;
 
 /// Everything an interaction needs.
 #[derive(Clone)]
@@ -330,7 +333,8 @@ pub fn existing(r: &StoredResource) -> Reply {
     reply
 }
 
-fn multiple_matches(rtype: &str, criteria: &str) -> ApiError {
+/// 412 for conditional criteria that match more than one resource.
+pub fn multiple_matches(rtype: &str, criteria: &str) -> ApiError {
     ApiError::new(
         StatusCode::PRECONDITION_FAILED,
         "multiple-matches",
@@ -512,7 +516,7 @@ pub async fn read(ctx: &Ctx, rtype: &str, id: &str, c: &Conditions) -> Result<Re
     Ok(Reply::stored(&r))
 }
 
-fn gone(r: &StoredResource) -> ApiError {
+pub(crate) fn gone(r: &StoredResource) -> ApiError {
     ApiError::new(
         StatusCode::GONE,
         "deleted",
@@ -556,174 +560,4 @@ pub async fn vread(ctx: &Ctx, rtype: &str, id: &str, vid: &str) -> Result<Reply,
         return Err(gone(&r));
     }
     Ok(Reply::stored(&r))
-}
-
-/// The answer to a patch that cannot be applied: 400 when the patch document itself is malformed
-/// (RFC 5789 section 2.2), 422 when it is well-formed but cannot be applied to this resource.
-pub fn patch_error(e: zdrav_fhir::patch::PatchError) -> ApiError {
-    use zdrav_fhir::patch::PatchError;
-    let (status, code) = match e {
-        PatchError::Invalid(_) | PatchError::Path { .. } => (StatusCode::BAD_REQUEST, "invalid"),
-        _ => (StatusCode::UNPROCESSABLE_ENTITY, "processing"),
-    };
-    ApiError::new(status, code, e.to_string())
-}
-
-/// `PATCH [type]/[id]` with a JSON Patch or a FHIR Patch (Parameters).
-pub async fn patch(
-    ctx: &Ctx,
-    rtype: &str,
-    id: &str,
-    patch_doc: &Value,
-    json_patch: bool,
-    c: &Conditions,
-) -> Result<Reply, ApiError> {
-    check_type(ctx.defs, rtype)?;
-    check_id(id)?;
-    // Without If-Match, a concurrent writer between our read and our commit is retried, so a
-    // patch never silently overwrites someone else's version.
-    for _attempt in 0..5 {
-        let current = ctx
-            .store
-            .read(rtype, id)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("{rtype}/{id} is not known")))?;
-        if current.deleted {
-            return Err(gone(&current));
-        }
-        if let Some(expected) = c.if_match {
-            if expected != current.version {
-                return Err(ApiError::precondition(format!(
-                    "{rtype}/{id} is at version {}, not {expected}",
-                    current.version
-                )));
-            }
-        }
-        let doc: Value = serde_json::from_slice(&current.json)
-            .map_err(|e| ApiError::internal(format!("stored JSON is unreadable: {e}")))?;
-        let patched = if json_patch {
-            zdrav_fhir::patch::json_patch(&doc, patch_doc)
-        } else {
-            zdrav_fhir::patch::fhir_patch(ctx.defs, &doc, patch_doc)
-        }
-        .map_err(patch_error)?;
-        let mut patched = patched;
-        if patched.get("id").and_then(Value::as_str) != Some(id) {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "processing",
-                "a patch must not change the resource id",
-            ));
-        }
-        let checked = prepare(ctx, rtype, id, &mut patched).map_err(|mut e| {
-            e.status = StatusCode::UNPROCESSABLE_ENTITY;
-            e
-        })?;
-        let refs: Vec<_> = checked
-            .local_refs
-            .into_iter()
-            .map(|r| (String::new(), r))
-            .collect();
-        // A patch whose result references nothing is an invalid result, like any other.
-        check_references(&ctx.store, &refs, &Default::default())
-            .await
-            .map_err(|mut e| {
-                if e.status == StatusCode::BAD_REQUEST {
-                    e.status = StatusCode::UNPROCESSABLE_ENTITY;
-                }
-                e
-            })?;
-        let res = ctx
-            .store
-            .commit(vec![put_op(
-                ctx,
-                rtype,
-                id,
-                patched,
-                Precondition::VersionIs(current.version),
-            )])
-            .await;
-        match res {
-            Ok(mut ws) => {
-                let w = ws.pop().ok_or_else(|| {
-                    ApiError::internal("the store returned no result for a write")
-                })?;
-                return Ok(write_reply(&w, c.prefer, &checked.issues));
-            }
-            Err(zdrav_store::StoreError::VersionConflict { .. }) if c.if_match.is_none() => {
-                continue
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(ApiError::new(
-        StatusCode::CONFLICT,
-        "conflict",
-        format!("{rtype}/{id} kept changing while being patched; try again"),
-    ))
-}
-
-/// `$validate` at type or instance level: 200 with an OperationOutcome listing every issue.
-pub async fn validate_op(
-    ctx: &Ctx,
-    rtype: &str,
-    id: Option<&str>,
-    body: Option<Value>,
-) -> Result<Reply, ApiError> {
-    check_type(ctx.defs, rtype)?;
-    let resource = match body {
-        Some(Value::Object(o))
-            if o.get("resourceType").and_then(Value::as_str) == Some("Parameters") =>
-        {
-            param_resource(&o)?
-        }
-        Some(v) => v,
-        None => match id {
-            Some(id) => {
-                let r = read(ctx, rtype, id, &Conditions::default()).await?;
-                match r.payload {
-                    Payload::Raw(b) => serde_json::from_slice(&b).map_err(|e| {
-                        ApiError::internal(format!("stored JSON is unreadable: {e}"))
-                    })?,
-                    _ => return Err(ApiError::internal("unexpected read payload")),
-                }
-            }
-            None => {
-                return Err(ApiError::bad_request(
-                    "$validate needs a resource in the body",
-                ))
-            }
-        },
-    };
-    if resource.get("resourceType").and_then(Value::as_str) != Some(rtype) {
-        return Err(ApiError::bad_request(format!(
-            "$validate on {rtype} needs a {rtype} resource"
-        )));
-    }
-    if let (Some(id), Some(body_id)) = (id, resource.get("id").and_then(Value::as_str)) {
-        if id != body_id {
-            return Err(ApiError::bad_request(format!(
-                "the id in the body ('{body_id}') differs from the id in the URL ('{id}')"
-            )));
-        }
-    }
-    let v = zdrav_fhir::validate(ctx.defs, &resource);
-    Ok(Reply::json(
-        StatusCode::OK,
-        zdrav_fhir::operation_outcome(&v.issues),
-    ))
-}
-
-fn param_resource(params: &Map<String, Value>) -> Result<Value, ApiError> {
-    params
-        .get("parameter")
-        .and_then(Value::as_array)
-        .and_then(|ps| {
-            ps.iter()
-                .find(|p| p.get("name").and_then(Value::as_str) == Some("resource"))
-                .and_then(|p| p.get("resource").cloned())
-        })
-        .ok_or_else(|| {
-            ApiError::bad_request("Parameters for $validate need a 'resource' parameter")
-        })
 }
