@@ -172,6 +172,9 @@ struct Walker<'a> {
     /// Test hook: evaluate `ele-1` with the engine too and record where the answers differ.
     verify_ele_1: bool,
     mismatches: Vec<String>,
+    /// Skip warning- and information-level constraints (the write path rejects only on errors,
+    /// and skipping the rest saves their evaluation).
+    errors_only: bool,
 }
 
 impl<'a> Walker<'a> {
@@ -194,7 +197,9 @@ impl<'a> Walker<'a> {
                 continue;
             };
             for check in list {
-                if seen[..n_seen].contains(&check.key) {
+                if seen[..n_seen].contains(&check.key)
+                    || (self.errors_only && check.severity != Severity::Error)
+                {
                     continue;
                 }
                 if n_seen < seen.len() {
@@ -331,7 +336,7 @@ impl<'a> Walker<'a> {
     }
 }
 
-fn check(resource: &Value, verify_ele_1: bool) -> (Vec<Issue>, Vec<String>) {
+fn check(resource: &Value, verify_ele_1: bool, errors_only: bool) -> (Vec<Issue>, Vec<String>) {
     let defs: &'static Definitions = zdrav_fhir::r4();
     let mut w = Walker {
         defs,
@@ -345,6 +350,7 @@ fn check(resource: &Value, verify_ele_1: bool) -> (Vec<Issue>, Vec<String>) {
             .to_string(),
         verify_ele_1,
         mismatches: Vec::new(),
+        errors_only,
     };
     w.resource(resource);
     (w.issues, w.mismatches)
@@ -355,7 +361,14 @@ fn check(resource: &Value, verify_ele_1: bool) -> (Vec<Issue>, Vec<String>) {
 /// as satisfied), located at the node (`Patient.contact[0]`).
 pub fn check_invariants(defs: &Definitions, resource: &Value) -> Vec<Issue> {
     let _ = crate::static_defs(defs);
-    check(resource, false).0
+    check(resource, false, false).0
+}
+
+/// Like [`check_invariants`], but evaluates only error-severity constraints: what a write must
+/// pass.
+pub fn check_invariant_errors(defs: &Definitions, resource: &Value) -> Vec<Issue> {
+    let _ = crate::static_defs(defs);
+    check(resource, false, true).0
 }
 
 #[cfg(test)]
@@ -370,7 +383,7 @@ mod tests {
         for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
             let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
             if let Ok(v) = serde_json::from_str::<Value>(&text) {
-                let (_, mismatches) = check(&v, true);
+                let (_, mismatches) = check(&v, true, false);
                 assert!(mismatches.is_empty(), "{:?}: {mismatches:?}", entry.path());
                 files += 1;
             }
@@ -382,7 +395,7 @@ mod tests {
             "_birthDate": {"extension": [{"url": "u", "valueString": "v"}]},
             "telecom": [{"id": "only-id"}]
         });
-        let (issues, mismatches) = check(&odd, true);
+        let (issues, mismatches) = check(&odd, true, false);
         assert!(mismatches.is_empty(), "{mismatches:?}");
         assert_eq!(
             issues

@@ -26,7 +26,7 @@ mod output;
 mod parser;
 mod quantity;
 
-pub use invariants::{check_invariants, invariant_stats, InvariantStats};
+pub use invariants::{check_invariant_errors, check_invariants, invariant_stats, InvariantStats};
 pub use output::Output;
 
 use eval::{resource_elem, Coll, Ctx, Scope};

@@ -212,6 +212,16 @@ pub fn prepare(
             issues: v.issues,
         });
     }
+    // Invariants run only on a structurally valid resource (their expressions assume the
+    // shapes the definitions promise); only error-level constraints can refuse a write, the
+    // warnings (dom-6 "should have narrative" on nearly every resource) are left to $validate.
+    let broken = zdrav_fhirpath::check_invariant_errors(ctx.defs, resource);
+    if !broken.is_empty() {
+        return Err(ApiError {
+            status: StatusCode::BAD_REQUEST,
+            issues: broken,
+        });
+    }
     Ok(v)
 }
 

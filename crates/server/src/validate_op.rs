@@ -49,7 +49,11 @@ pub async fn validate_op(
             )));
         }
     }
-    let v = zdrav_fhir::validate(ctx.defs, &resource);
+    let mut v = zdrav_fhir::validate_with(ctx.defs, &resource, &ctx.validation);
+    if v.is_valid() {
+        v.issues
+            .extend(zdrav_fhirpath::check_invariants(ctx.defs, &resource));
+    }
     Ok(Reply::json(
         StatusCode::OK,
         zdrav_fhir::operation_outcome(&v.issues),
