@@ -11,6 +11,7 @@ mod convert;
 mod datetime;
 pub mod extract;
 pub mod model;
+mod owner;
 pub mod parse;
 mod plan;
 pub mod registry;
@@ -21,6 +22,7 @@ pub use convert::{number_range, parse_reference, quantity, to_index_values, RefP
 pub use datetime::date_range;
 pub use extract::extract;
 pub use model::*;
+pub use owner::patient_owner;
 pub use parse::{compartment_condition, parse_query, ParseOptions, ParsedSearch, SearchError};
 pub use registry::{registry, Component, ParamDef, Registry};
 pub use text::normalize;

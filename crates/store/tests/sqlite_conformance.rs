@@ -362,3 +362,80 @@ fn acknowledged_writes_survive_sigkill() {
         assert!(live >= (acked as u64 + 1) * 20);
     });
 }
+
+/// Every patient-owned row carries its patient-compartment id (the distribution key), and a
+/// tombstone keeps the owner of the version it ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_carry_the_patient_compartment_owner() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("zdrav.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let defs = zdrav_fhir::r4();
+    let obs = json!({"resourceType": "Observation", "id": "o1", "status": "final",
+        "code": {"text": "x"}, "subject": {"reference": "Patient/p1"}});
+    let org = json!({"resourceType": "Organization", "id": "g1", "name": "x"});
+    let ops = [
+        (
+            "Patient",
+            "p1",
+            json!({"resourceType": "Patient", "id": "p1"}),
+        ),
+        ("Observation", "o1", obs),
+        ("Organization", "g1", org),
+    ]
+    .into_iter()
+    .map(|(t, id, r)| WriteOp::Put {
+        rtype: t.into(),
+        id: id.into(),
+        index: zdrav_search::extract(defs, &r),
+        resource: r,
+        precondition: Precondition::None,
+    })
+    .collect();
+    store.commit(ops).await.unwrap();
+    store
+        .commit(vec![WriteOp::Delete {
+            rtype: "Observation".into(),
+            id: "o1".into(),
+            precondition: Precondition::None,
+        }])
+        .await
+        .unwrap();
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let owners = |sql: &str| -> Vec<(String, Option<String>)> {
+        raw.prepare(sql)
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(
+        owners("SELECT id, pat FROM current ORDER BY id"),
+        [
+            ("g1".into(), None),
+            ("o1".into(), Some("p1".into())),
+            ("p1".into(), Some("p1".into()))
+        ]
+    );
+    assert_eq!(
+        owners("SELECT id || '/' || version, pat FROM history WHERE rtype = 'Observation' ORDER BY version"),
+        [
+            ("o1/1".into(), Some("p1".into())),
+            ("o1/2".into(), Some("p1".into()))
+        ]
+    );
+    let idx: i64 = raw
+        .query_row("SELECT count(*) FROM idx_token WHERE pat = 'p1'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let orphan: i64 = raw
+        .query_row(
+            "SELECT count(*) FROM idx_string WHERE pat IS NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(idx > 0 && orphan > 0, "{idx} {orphan}");
+}

@@ -11,7 +11,7 @@ use super::layout::{columns, Kind, COMPOSITE, MAX_COMPONENTS, MAX_FIELDS, TABLES
 use super::Error;
 
 /// Columns every index row starts with, before its value columns.
-const KEY_COLUMNS: usize = 3;
+const KEY_COLUMNS: usize = 4;
 
 /// The INSERT of each table in [`TABLES`] order.
 fn insert_sql() -> &'static [String; 8] {
@@ -32,7 +32,7 @@ fn insert(table: &str, fields: impl Iterator<Item = String>) -> String {
     let fields: Vec<String> = fields.collect();
     let marks = vec!["?"; KEY_COLUMNS + fields.len()].join(", ");
     format!(
-        "INSERT INTO {table} (rk, pid, ord, {}) VALUES ({marks})",
+        "INSERT INTO {table} (rk, pid, ord, pat, {}) VALUES ({marks})",
         fields.join(", ")
     )
 }
@@ -97,18 +97,20 @@ impl<'tx> IndexWriter<'tx> {
         Ok(())
     }
 
-    /// Inserts `rows` for resource `rk` of type `rtype`. Components of a composite that are
-    /// themselves composite, and components past the third, have no columns and are left out.
+    /// Inserts `rows` for resource `rk` of type `rtype`, each carrying the resource's
+    /// patient-compartment owner `pat`. Components of a composite that are themselves
+    /// composite, and components past the third, have no columns and are left out.
     pub(super) fn insert(
         &mut self,
         tx: &Transaction<'_>,
         rk: i64,
         rtype: &str,
+        pat: Option<&str>,
         rows: &[IndexRow],
     ) -> Result<(), Error> {
         for (ord, row) in rows.iter().enumerate() {
             let ord = i64::try_from(ord).unwrap_or(i64::MAX);
-            let key = (rk, self.pid(tx, rtype, &row.param)?, ord);
+            let key = (rk, self.pid(tx, rtype, &row.param)?, ord, pat);
             match &row.value {
                 IndexValue::Composite(parts) => {
                     let mut values = [ValueRef::Null; MAX_COMPONENTS * MAX_FIELDS];
@@ -133,12 +135,13 @@ impl<'tx> IndexWriter<'tx> {
 
 fn execute(
     stmt: &mut CachedStatement<'_>,
-    (rk, pid, ord): (i64, i64, i64),
+    (rk, pid, ord, pat): (i64, i64, i64, Option<&str>),
     values: &[ValueRef<'_>],
 ) -> Result<(), Error> {
     stmt.raw_bind_parameter(1, rk)?;
     stmt.raw_bind_parameter(2, pid)?;
     stmt.raw_bind_parameter(3, ord)?;
+    stmt.raw_bind_parameter(4, pat)?;
     for (i, v) in values.iter().enumerate() {
         stmt.raw_bind_parameter(KEY_COLUMNS + 1 + i, ToSqlOutput::Borrowed(*v))?;
     }

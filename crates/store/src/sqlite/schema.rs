@@ -9,7 +9,7 @@ use super::Error;
 use crate::StoreError;
 
 /// The schema version this code writes; older files are migrated forward at open.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// `zdrav load` may hold the write lock from another process for a while; wait rather than fail.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -64,7 +64,7 @@ CREATE TABLE type_counts (
 /// operations on the primary key; `ord` is the row's position in the write, only there to keep
 /// duplicates apart. Each table has one secondary index in the order FHIR queries probe it
 /// (parameter, then the compared value). `pat` is reserved for the patient-compartment id
-/// (sharding by patient later) and NULL for now. Composite values keep one row per value with
+/// (sharding by patient; filled from version 3 on). Composite values keep one row per value with
 /// each component spread over the columns `c<component>_<field>`, in the field order of the
 /// component's own table.
 pub(super) const V2: &str = "
@@ -194,6 +194,14 @@ pub(super) fn connect(path: &Path, role: Role) -> Result<Connection, Error> {
     Ok(conn)
 }
 
+/// Version 3: the patient-compartment owner (`pat`, see `zdrav_search::patient_owner`) on
+/// `current` and `history` too, so that every patient-owned row can be placed by one key.
+/// Rows written before version 3 keep NULL until their resource is next written.
+pub(super) const V3: &str = "
+ALTER TABLE current ADD COLUMN pat TEXT;
+ALTER TABLE history ADD COLUMN pat TEXT;
+";
+
 /// Switches the file to WAL (readers then never wait for the writer) and applies migrations.
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), Error> {
     let mode: String =
@@ -219,6 +227,9 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), Error> {
     }
     if version < 2 {
         tx.execute_batch(V2)?;
+    }
+    if version < 3 {
+        tx.execute_batch(V3)?;
     }
     if version < SCHEMA_VERSION {
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;

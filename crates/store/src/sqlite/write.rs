@@ -115,20 +115,22 @@ fn apply(
     now_str: &str,
 ) -> Result<Vec<Written>, Error> {
     let mut current = tx.prepare_cached(
-        "SELECT version, deleted, seq, rk FROM current WHERE rtype = ?1 AND id = ?2",
+        "SELECT version, deleted, seq, rk, pat FROM current WHERE rtype = ?1 AND id = ?2",
     )?;
     let mut insert_history = tx.prepare_cached(
-        "INSERT INTO history (rtype, id, version, last_updated, deleted) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO history (rtype, id, version, last_updated, deleted, pat) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
     let mut insert_json =
         tx.prepare_cached("INSERT INTO history_json (seq, json) VALUES (?1, ?2)")?;
     let mut supersede =
         tx.prepare_cached("UPDATE history SET superseded_at = ?1 WHERE seq = ?2")?;
     let mut upsert_current = tx.prepare_cached(
-        "INSERT INTO current (rk, rtype, id, version, deleted, seq, last_updated) \
-         VALUES (?7, ?1, ?2, ?3, ?4, ?5, ?6) \
+        "INSERT INTO current (rk, rtype, id, version, deleted, seq, last_updated, pat) \
+         VALUES (?7, ?1, ?2, ?3, ?4, ?5, ?6, ?8) \
          ON CONFLICT (rtype, id) DO UPDATE SET version = excluded.version, \
-         deleted = excluded.deleted, seq = excluded.seq, last_updated = excluded.last_updated",
+         deleted = excluded.deleted, seq = excluded.seq, last_updated = excluded.last_updated, \
+         pat = excluded.pat",
     )?;
     let mut indexer = IndexWriter::new(tx)?;
 
@@ -144,16 +146,23 @@ fn apply(
             }
             .into());
         }
-        let cur: Option<Current> = current
+        let found: Option<(Current, Option<String>)> = current
             .query_row(params![rtype, id], |row| {
                 Ok((
-                    row.get(0)?,
-                    row.get::<_, i64>(1)? != 0,
-                    row.get(2)?,
-                    row.get(3)?,
+                    (
+                        row.get(0)?,
+                        row.get::<_, i64>(1)? != 0,
+                        row.get(2)?,
+                        row.get(3)?,
+                    ),
+                    row.get(4)?,
                 ))
             })
             .optional()?;
+        let (cur, cur_pat) = match found {
+            Some((c, p)) => (Some(c), p),
+            None => (None, None),
+        };
         check(index, rtype, id, *precondition, cur)?;
         let live = cur.filter(|c| !c.1);
 
@@ -186,7 +195,13 @@ fn apply(
             },
         };
 
-        insert_history.execute(params![rtype, id, version, now, deleted])?;
+        // A tombstone keeps the owner of the version it ends, so that a patient's shard holds
+        // its whole history.
+        let pat = match body {
+            Body::Put(_, rows) => zdrav_search::patient_owner(rtype, id, rows),
+            Body::Delete => cur_pat,
+        };
+        insert_history.execute(params![rtype, id, version, now, deleted, pat])?;
         let seq = tx.last_insert_rowid();
         insert_json.execute(params![seq, json])?;
         if let Some((_, _, prev_seq, _)) = cur {
@@ -194,12 +209,12 @@ fn apply(
         }
         // A resource keeps the key of its first version for life, across deletes.
         let rk = cur.map_or(seq, |c| c.3);
-        upsert_current.execute(params![rtype, id, version, deleted, seq, now, rk])?;
+        upsert_current.execute(params![rtype, id, version, deleted, seq, now, rk, pat])?;
         if cur.is_some() {
             indexer.clear(rk)?;
         }
         if let Body::Put(_, rows) = body {
-            indexer.insert(tx, rk, rtype, rows)?;
+            indexer.insert(tx, rk, rtype, pat.as_deref(), rows)?;
         }
         written.push(Written {
             version,
