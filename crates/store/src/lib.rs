@@ -55,6 +55,13 @@ pub trait Store: Send + Sync + 'static {
         ))
     }
 
+    /// Bulk reading for export and re-indexing: up to `q.limit` current, non-deleted resources
+    /// of type `q.rtype` in creation order, starting after the cursor `q.after` (0 at the
+    /// start), optionally only those last updated at or after `q.since_micros`. The page's
+    /// `next` is the cursor for the following call (`None` when nothing is left). Keyset paging,
+    /// so a full scan costs one index walk however large the table.
+    async fn scan(&self, q: ScanQuery) -> Result<ScanPage, StoreError>;
+
     /// Counts of current (non-deleted) resources per type, for `/metrics` and tests.
     async fn counts(&self) -> Result<Vec<(String, u64)>, StoreError>;
 

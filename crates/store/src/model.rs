@@ -194,3 +194,26 @@ pub struct SearchPage {
     /// The snapshot sequence number to pass for the following pages.
     pub snapshot: i64,
 }
+
+/// One call of [`crate::Store::scan`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanQuery {
+    /// Resource type.
+    pub rtype: String,
+    /// Only resources whose current version was committed at or after this instant (µs since
+    /// the epoch).
+    pub since_micros: Option<i64>,
+    /// Cursor: 0 to start, else the `next` of the previous page.
+    pub after: i64,
+    /// Page size.
+    pub limit: usize,
+}
+
+/// A page of [`crate::Store::scan`].
+#[derive(Debug, Clone)]
+pub struct ScanPage {
+    /// Current versions, in creation order.
+    pub resources: Vec<StoredResource>,
+    /// Cursor for the next page; `None` when the scan is complete.
+    pub next: Option<i64>,
+}

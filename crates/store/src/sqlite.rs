@@ -14,7 +14,8 @@ use parking_lot::Mutex;
 use rusqlite::Connection;
 
 use crate::{
-    HistoryPage, HistoryQuery, SearchPage, Store, StoreError, StoredResource, WriteOp, WriteResult,
+    HistoryPage, HistoryQuery, ScanPage, ScanQuery, SearchPage, Store, StoreError, StoredResource,
+    WriteOp, WriteResult,
 };
 use schema::Role;
 
@@ -166,6 +167,10 @@ impl Store for SqliteStore {
     async fn search(&self, query: &zdrav_search::SearchQuery) -> Result<SearchPage, StoreError> {
         let query = query.clone();
         self.reading(move |conn| search::search(conn, &query)).await
+    }
+
+    async fn scan(&self, q: ScanQuery) -> Result<ScanPage, StoreError> {
+        self.reading(move |conn| read::scan(conn, &q)).await
     }
 
     async fn counts(&self) -> Result<Vec<(String, u64)>, StoreError> {

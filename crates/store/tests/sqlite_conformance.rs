@@ -56,6 +56,7 @@ case!(
     search_sort,
     search_paging,
     search_after_updates,
+    scan_pages,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

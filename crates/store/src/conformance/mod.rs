@@ -5,6 +5,7 @@
 //! The cases panic with a message on any deviation, like test assertions.
 
 mod history;
+mod scan;
 mod search;
 mod search_links;
 mod search_paging;
@@ -12,6 +13,7 @@ mod search_values;
 mod writes;
 
 pub use history::*;
+pub use scan::*;
 pub use search::{search_date, search_string, search_token};
 pub use search_links::*;
 pub use search_paging::*;
@@ -55,6 +57,7 @@ pub async fn run_all(store: DynStore) {
     search_sort(&store).await;
     search_paging(&store).await;
     search_after_updates(&store).await;
+    scan_pages(&store).await;
 }
 
 /// A string unique within this process and, through the clock, across runs on one database.

@@ -9,7 +9,7 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
 use super::Error;
 use crate::time::format_instant;
-use crate::{HistoryPage, HistoryQuery, HistoryScope, StoredResource};
+use crate::{HistoryPage, HistoryQuery, HistoryScope, ScanPage, ScanQuery, StoredResource};
 
 pub(super) fn read(
     conn: &Connection,
@@ -133,6 +133,40 @@ pub(super) fn exists_many(
         }
     }
     Ok(out)
+}
+
+pub(super) fn scan(conn: &Connection, q: &ScanQuery) -> Result<ScanPage, Error> {
+    let limit = i64::try_from(q.limit.max(1)).unwrap_or(i64::MAX);
+    // `current_type` (rtype, rk) WHERE deleted = 0 is the keyset walk; the time filter is
+    // checked on the rows it yields.
+    let mut stmt = conn.prepare_cached(
+        "SELECT c.rk, c.id, c.version, c.last_updated, c.deleted, j.json FROM current c \
+         JOIN history_json j ON j.seq = c.seq \
+         WHERE c.rtype = ?1 AND c.deleted = 0 AND c.rk > ?2 AND c.last_updated >= ?3 \
+         ORDER BY c.rk LIMIT ?4",
+    )?;
+    let mut rows = stmt.query(params![
+        q.rtype,
+        q.after,
+        q.since_micros.unwrap_or(i64::MIN),
+        limit
+    ])?;
+    let mut resources = Vec::new();
+    let mut last = q.after;
+    while let Some(row) = rows.next()? {
+        last = row.get(0)?;
+        let (version, last_updated, deleted, json) = version_columns(row, 2)?;
+        resources.push(StoredResource {
+            rtype: q.rtype.clone(),
+            id: row.get(1)?,
+            version,
+            last_updated,
+            deleted,
+            json,
+        });
+    }
+    let next = (resources.len() as i64 == limit).then_some(last);
+    Ok(ScanPage { resources, next })
 }
 
 pub(super) fn counts(conn: &Connection) -> Result<Vec<(String, u64)>, Error> {
