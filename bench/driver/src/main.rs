@@ -30,6 +30,10 @@ enum Cmd {
         /// Bundles in flight at once.
         #[arg(long, default_value_t = 2)]
         concurrency: usize,
+        /// Post the whole directory this many times (every POST creates new resources), to
+        /// reach larger volumes from the same files.
+        #[arg(long, default_value_t = 1)]
+        repeat: usize,
     },
     /// GET random resources by id for a while; prints requests/s, p50 and p99.
     Read {
@@ -57,6 +61,9 @@ enum Cmd {
         /// Query path relative to the base, e.g. `Observation?code=8867-4&_count=50`.
         #[arg(long)]
         path: String,
+        /// Name of the query in the RESULT line.
+        #[arg(long)]
+        name: Option<String>,
         /// Repetitions.
         #[arg(long, default_value_t = 200)]
         n: usize,
@@ -74,7 +81,12 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1000.0
 }
 
-async fn ingest(base: String, dir: PathBuf, concurrency: usize) -> Result<(), String> {
+async fn ingest(
+    base: String,
+    dir: PathBuf,
+    concurrency: usize,
+    repeat: usize,
+) -> Result<(), String> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map_err(|e| e.to_string())?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -102,7 +114,10 @@ async fn ingest(base: String, dir: PathBuf, concurrency: usize) -> Result<(), St
     }
     let client = reqwest::Client::new();
     let next = Arc::new(AtomicUsize::new(0));
-    let bodies = Arc::new(bodies);
+    let files = bodies.len();
+    resources *= repeat.max(1);
+    let bodies: Arc<Vec<Vec<u8>>> = Arc::new(bodies);
+    let posts = files * repeat.max(1);
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
@@ -111,8 +126,11 @@ async fn ingest(base: String, dir: PathBuf, concurrency: usize) -> Result<(), St
         tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(body) = bodies.get(i) else {
+                if i >= posts {
                     return Ok::<(), String>(());
+                }
+                let Some(body) = bodies.get(i % files) else {
+                    return Ok(());
                 };
                 let r = client
                     .post(&base)
@@ -139,10 +157,11 @@ async fn ingest(base: String, dir: PathBuf, concurrency: usize) -> Result<(), St
     }
     let secs = start.elapsed().as_secs_f64();
     println!(
-        "ingest: {resources} resources in {} bundles, {secs:.2} s, {:.0} resources/s",
-        bodies.len(),
+        "ingest: {resources} resources in {posts} bundles, {secs:.2} s, {:.0} resources/s",
         resources as f64 / secs
     );
+    println!("RESULT ingest_rate {:.0}", resources as f64 / secs);
+    println!("RESULT ingest_resources {resources}");
     Ok(())
 }
 
@@ -232,22 +251,31 @@ async fn read(
         percentile(&all, 0.5),
         percentile(&all, 0.99)
     );
+    println!("RESULT read_rate {:.0}", all.len() as f64 / secs);
+    println!("RESULT read_p50 {:.2}", percentile(&all, 0.5));
+    println!("RESULT read_p99 {:.2}", percentile(&all, 0.99));
     Ok(())
 }
 
-async fn query(base: String, path: String, n: usize, concurrency: usize) -> Result<(), String> {
+async fn query(
+    base: String,
+    path: String,
+    name: Option<String>,
+    n: usize,
+    concurrency: usize,
+) -> Result<(), String> {
     let client = reqwest::Client::new();
     let url = format!("{}/{}", base, path.trim_start_matches('/'));
-    let first: Value = client
-        .get(&url)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
-    if first["resourceType"] != "Bundle" {
-        return Err(format!("{path}: not a Bundle: {first}"));
+    let name = name.unwrap_or_else(|| "query".into());
+    let resp = client.get(&url).send().await.map_err(|e| e.to_string())?;
+    let status = resp.status();
+    let first: Value = resp.json().await.unwrap_or(Value::Null);
+    if !status.is_success() || first["resourceType"] != "Bundle" {
+        // A peer may not support a query; that is a result, not a reason to stop the run.
+        let why = first["issue"][0]["diagnostics"].as_str().unwrap_or("");
+        println!("query {path}: unsupported ({status}) {why}");
+        println!("RESULT {name} unsupported");
+        return Ok(());
     }
     let entries = first["entry"].as_array().map_or(0, Vec::len);
     let next = Arc::new(AtomicUsize::new(0));
@@ -280,6 +308,13 @@ async fn query(base: String, path: String, n: usize, concurrency: usize) -> Resu
         percentile(&all, 0.99),
         first["total"]
     );
+    println!(
+        "RESULT {name} {:.2}/{:.2} ms ({} on page, total {})",
+        percentile(&all, 0.5),
+        percentile(&all, 0.99),
+        entries,
+        first["total"]
+    );
     Ok(())
 }
 
@@ -291,7 +326,8 @@ async fn main() -> std::process::ExitCode {
             base,
             dir,
             concurrency,
-        } => ingest(base, dir, concurrency).await,
+            repeat,
+        } => ingest(base, dir, concurrency, repeat).await,
         Cmd::Read {
             base,
             rtype,
@@ -302,9 +338,10 @@ async fn main() -> std::process::ExitCode {
         Cmd::Query {
             base,
             path,
+            name,
             n,
             concurrency,
-        } => query(base, path, n, concurrency).await,
+        } => query(base, path, name, n, concurrency).await,
     };
     match res {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -9,6 +9,9 @@ use serde_json::Value;
 use zdrav_fhir::Definitions;
 use zdrav_fhirpath::Output;
 
+/// Above this many values of one parameter, duplicates are found by hashing.
+const LINEAR_DEDUP: usize = 32;
+
 /// Extracts the index rows of `resource` for every search parameter of its type, except `_id`
 /// and `_lastUpdated` (the store keeps those itself). Identical rows of a parameter appear once.
 /// A resource without a known `resourceType` has no rows.
@@ -36,13 +39,28 @@ pub(crate) fn extract_with(defs: &Definitions, resource: &Value, plans: bool) ->
         values.clear();
         param_values(defs, p, resource, plans, &mut nodes, &mut values);
         let start = rows.len();
-        for v in values.drain(..) {
-            // Few values per parameter: a linear scan beats hashing (and f64s don't hash).
-            if !rows[start..].iter().any(|r: &IndexRow| r.value == v) {
-                rows.push(IndexRow {
-                    param: p.code.clone(),
-                    value: v,
-                });
+        if values.len() <= LINEAR_DEDUP {
+            for v in values.drain(..) {
+                // Few values per parameter: a linear scan beats hashing (and f64s don't hash).
+                if !rows[start..].iter().any(|r: &IndexRow| r.value == v) {
+                    rows.push(IndexRow {
+                        param: p.code.clone(),
+                        value: v,
+                    });
+                }
+            }
+        } else {
+            // Many values (a Provenance.target over a whole bundle has thousands): the linear
+            // scan would be quadratic, so key each value by its Debug form, which is equal
+            // exactly when the values are (floats print round-trip exact).
+            let mut seen = std::collections::HashSet::with_capacity(values.len());
+            for v in values.drain(..) {
+                if seen.insert(format!("{v:?}")) {
+                    rows.push(IndexRow {
+                        param: p.code.clone(),
+                        value: v,
+                    });
+                }
             }
         }
     }

@@ -262,6 +262,21 @@ fn duplicates_collapse_and_unknown_types_yield_nothing() {
 }
 
 #[test]
+fn many_duplicates_collapse_in_order() {
+    // Past the linear-scan threshold the hashed path must keep first occurrences in order.
+    let targets: Vec<Value> = (0..200)
+        .map(|i| json!({"reference": format!("Patient/p{}", i % 70)}))
+        .collect();
+    let prov = json!({"resourceType": "Provenance", "target": targets,
+        "recorded": "2020-01-01T00:00:00Z", "agent": [{"who": {"display": "x"}}]});
+    let got = of(&rows(&prov), "target");
+    let want: Vec<IndexValue> = (0..70)
+        .map(|i| local("Patient", &format!("p{i}")))
+        .collect();
+    assert_eq!(got, want);
+}
+
+#[test]
 fn contained_references_are_skipped_and_identifiers_kept() {
     let o = json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"},
         "performer": [{"reference": "#c1"},
