@@ -18,6 +18,13 @@ pub fn statement(defs: &Definitions, base: &str) -> Value {
     v
 }
 
+/// The Bulk Data Access IG's server CapabilityStatement, which `$export` implements.
+const BULK_DATA: &str = "http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data";
+const BULK_EXPORT: &str = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export";
+const BULK_PATIENT_EXPORT: &str =
+    "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export";
+const BULK_GROUP_EXPORT: &str = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export";
+
 fn build(defs: &Definitions, base: &str) -> Value {
     let interactions: Vec<Value> = [
         "read",
@@ -45,6 +52,10 @@ fn build(defs: &Definitions, base: &str) -> Value {
             let mut operations = vec![json!({"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"})];
             if t == "Patient" {
                 operations.push(json!({"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}));
+                operations.push(json!({"name": "export", "definition": BULK_PATIENT_EXPORT}));
+            }
+            if t == "Group" {
+                operations.push(json!({"name": "export", "definition": BULK_GROUP_EXPORT}));
             }
             json!({
                 "type": t,
@@ -70,6 +81,7 @@ fn build(defs: &Definitions, base: &str) -> Value {
         "date": "2026-11-23",
         "publisher": "zdrav",
         "kind": "instance",
+        "instantiates": [BULK_DATA],
         "software": {"name": "zdrav", "version": env!("CARGO_PKG_VERSION")},
         "implementation": {"description": "zdrav FHIR R4 server", "url": base},
         "fhirVersion": zdrav_fhir::FHIR_VERSION,
@@ -83,7 +95,8 @@ fn build(defs: &Definitions, base: &str) -> Value {
                 {"code": "batch"},
                 {"code": "history-system"},
                 {"code": "search-system"}
-            ]
+            ],
+            "operation": [{"name": "export", "definition": BULK_EXPORT}]
         }]
     })
 }

@@ -1,6 +1,6 @@
 //! The HTTP face of zdrav: the FHIR R4 REST API under `/fhir` (read, vread, create, update,
-//! delete, patch, history, capabilities, batch and transaction, `$validate`), `/health` and
-//! Prometheus `/metrics`. Interactions live in [`rest`], [`bundle`] and [`history`] as plain async
+//! delete, patch, history, capabilities, batch and transaction, `$validate`, bulk `$export`),
+//! `/health` and Prometheus `/metrics`. Interactions live in [`rest`], [`bundle`] and [`history`] as plain async
 //! functions over a [`Ctx`], so the HTTP layer ([`routes`]) and bundle entries share one code path
 //! and the `zdrav load` command can run transactions without a socket.
 
@@ -8,6 +8,7 @@ pub mod body;
 pub mod bundle;
 pub mod capability;
 pub mod error;
+pub mod export;
 pub mod history;
 pub mod metrics;
 pub mod patch;
@@ -38,6 +39,9 @@ pub fn context(store: DynStore, base: String, limits: Limits) -> Ctx {
         limits,
         base,
         validation: zdrav_fhir::Options::default(),
+        exports: Arc::new(export::Exports::new(
+            std::env::temp_dir().join("zdrav-export"),
+        )),
     }
 }
 

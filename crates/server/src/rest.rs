@@ -25,6 +25,8 @@ pub struct Ctx {
     pub base: String,
     /// Validation choices of this deployment.
     pub validation: zdrav_fhir::Options,
+    /// Bulk export jobs and where their files go.
+    pub exports: std::sync::Arc<crate::export::Exports>,
 }
 
 /// What `Prefer: return=` asked for.

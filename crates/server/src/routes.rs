@@ -107,6 +107,11 @@ pub async fn handle(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let segs = segments(uri.path());
+    let seg: Vec<&str> = segs.iter().map(String::as_str).collect();
+    if crate::export::http::owns(&seg) {
+        return crate::export::http::handle(&ctx, &method, &uri, &headers, body, &seg).await;
+    }
     let q = query::parse(uri.query().unwrap_or(""));
     let content_type = match body::negotiate(&headers, query::first(&q, "_format")) {
         Ok(ct) => ct,
@@ -136,7 +141,7 @@ pub async fn handle(
 /// connection with unread data makes the kernel reset it, and the client then loses the answer.
 const DRAIN_FACTOR: usize = 4;
 
-async fn read_body(ctx: &Ctx, mut body: Body) -> Result<bytes::Bytes, ApiError> {
+pub(crate) async fn read_body(ctx: &Ctx, mut body: Body) -> Result<bytes::Bytes, ApiError> {
     use axum::body::HttpBody;
     let limit = ctx.limits.max_body_bytes;
     let too_large = || {
