@@ -3,16 +3,20 @@
 //! and answers reads, version reads and history. The [`Store`] trait is the API boundary the server
 //! and every domain crate build on; no SQL exists outside this crate. The embedded backend is SQLite
 //! ([`SqliteStore`]) in WAL mode with synchronous commits: a call returns only after its commit is
-//! durable, so the HTTP layer acknowledges only committed writes.
+//! durable, so the HTTP layer acknowledges only committed writes. [`PgStore`] keeps the same
+//! schema and semantics on PostgreSQL; both run the search SQL built in one shared module.
 
 #![warn(missing_docs)]
 
 pub mod conformance;
 mod model;
+mod postgres;
+mod sql;
 mod sqlite;
 mod time;
 
 pub use model::*;
+pub use postgres::{PgStore, PgTestDatabase};
 pub use sqlite::SqliteStore;
 pub use time::{format_instant, parse_fhir_datetime_range};
 

@@ -1,7 +1,6 @@
 //! The embedded backend: one SQLite file in WAL mode, one writer connection and a pool of readers.
 
 mod index_write;
-mod layout;
 mod read;
 mod schema;
 mod search;
@@ -60,6 +59,17 @@ impl From<Error> for StoreError {
             Error::Sql(e) => StoreError::Backend(format!("sqlite: {e}")),
             Error::Store(e) => e,
         }
+    }
+}
+
+impl rusqlite::ToSql for crate::sql::Arg {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(ToSqlOutput::Borrowed(match self {
+            crate::sql::Arg::Int(v) => ValueRef::Integer(*v),
+            crate::sql::Arg::Real(v) => ValueRef::Real(*v),
+            crate::sql::Arg::Text(v) => ValueRef::Text(v.as_bytes()),
+        }))
     }
 }
 

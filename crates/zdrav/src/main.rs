@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use zdrav_server::Limits;
-use zdrav_store::{DynStore, SqliteStore};
+use zdrav_store::{DynStore, PgStore, SqliteStore};
 
 /// zdrav: the single digital health contour over FHIR R4.
 #[derive(Parser)]
@@ -90,7 +90,7 @@ enum Cmd {
 }
 
 /// Opens the store named by a `--database` URL.
-fn open_store(url: &str) -> Result<DynStore, String> {
+async fn open_store(url: &str) -> Result<DynStore, String> {
     if let Some(path) = url.strip_prefix("sqlite://") {
         if path.is_empty() {
             return Err("sqlite:// needs a file path, e.g. sqlite://zdrav.db".into());
@@ -100,11 +100,14 @@ fn open_store(url: &str) -> Result<DynStore, String> {
         return Ok(Arc::new(store));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(
-            "the PostgreSQL backend is not available in this build yet; use sqlite://PATH".into(),
-        );
+        let store = PgStore::connect(url)
+            .await
+            .map_err(|e| format!("cannot open {url}: {e}"))?;
+        return Ok(Arc::new(store));
     }
-    Err(format!("unsupported --database '{url}': use sqlite://PATH"))
+    Err(format!(
+        "unsupported --database '{url}': use sqlite://PATH or postgres://USER@HOST:PORT/DB"
+    ))
 }
 
 fn main() -> std::process::ExitCode {
@@ -158,7 +161,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     listen.ip()
                 ));
             }
-            let store = open_store(&database)?;
+            let store = open_store(&database).await?;
             let limits = Limits {
                 max_body_bytes: max_body_mib.saturating_mul(1024 * 1024),
                 max_bundle_entries,
@@ -195,7 +198,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             since,
             patient_level,
         } => {
-            let store = open_store(&database)?;
+            let store = open_store(&database).await?;
             export::run(
                 store,
                 &out,
@@ -206,7 +209,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             .await
         }
         Cmd::Load { database, paths } => {
-            let store = open_store(&database)?;
+            let store = open_store(&database).await?;
             let ctx = zdrav_server::context(store, "urn:zdrav:load".into(), Limits::default());
             let stats = load::load_paths(&ctx, &paths).await?;
             println!(

@@ -7,8 +7,8 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{CachedStatement, OptionalExtension, Transaction};
 use zdrav_search::{IndexRow, IndexValue};
 
-use super::layout::{columns, Kind, COMPOSITE, MAX_COMPONENTS, MAX_FIELDS, TABLES};
 use super::Error;
+use crate::sql::layout::{columns, Cell, Kind, COMPOSITE, MAX_COMPONENTS, MAX_FIELDS, TABLES};
 
 /// Columns every index row starts with, before its value columns.
 const KEY_COLUMNS: usize = 4;
@@ -113,7 +113,7 @@ impl<'tx> IndexWriter<'tx> {
             let key = (rk, self.pid(tx, rtype, &row.param)?, ord, pat);
             match &row.value {
                 IndexValue::Composite(parts) => {
-                    let mut values = [ValueRef::Null; MAX_COMPONENTS * MAX_FIELDS];
+                    let mut values = [Cell::Null; MAX_COMPONENTS * MAX_FIELDS];
                     for (c, part) in parts.iter().take(MAX_COMPONENTS).enumerate() {
                         if let Some((_, cols)) = columns(part) {
                             values[c * MAX_FIELDS..(c + 1) * MAX_FIELDS].copy_from_slice(&cols);
@@ -136,14 +136,20 @@ impl<'tx> IndexWriter<'tx> {
 fn execute(
     stmt: &mut CachedStatement<'_>,
     (rk, pid, ord, pat): (i64, i64, i64, Option<&str>),
-    values: &[ValueRef<'_>],
+    values: &[Cell<'_>],
 ) -> Result<(), Error> {
     stmt.raw_bind_parameter(1, rk)?;
     stmt.raw_bind_parameter(2, pid)?;
     stmt.raw_bind_parameter(3, ord)?;
     stmt.raw_bind_parameter(4, pat)?;
     for (i, v) in values.iter().enumerate() {
-        stmt.raw_bind_parameter(KEY_COLUMNS + 1 + i, ToSqlOutput::Borrowed(*v))?;
+        let v = match *v {
+            Cell::Null => ValueRef::Null,
+            Cell::Int(i) => ValueRef::Integer(i),
+            Cell::Real(r) => ValueRef::Real(r),
+            Cell::Text(t) => ValueRef::Text(t.as_bytes()),
+        };
+        stmt.raw_bind_parameter(KEY_COLUMNS + 1 + i, ToSqlOutput::Borrowed(v))?;
     }
     stmt.raw_execute()?;
     Ok(())

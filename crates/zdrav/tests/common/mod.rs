@@ -1,5 +1,8 @@
 //! End-to-end test support: starts the real `zdrav` binary on a free loopback port with a fresh
-//! SQLite database and talks to it over HTTP.
+//! SQLite database and talks to it over HTTP. With `ZDRAV_TEST_BACKEND=postgres`, servers made by
+//! [`Server::start_with`] get a fresh PostgreSQL database each instead (on the server of
+//! `ZDRAV_TEST_POSTGRES`, default `postgres://postgres@127.0.0.1:5432/postgres`), dropped with
+//! the server; [`Server::start_on`] always takes a SQLite file.
 #![allow(dead_code)]
 
 use reqwest::blocking::{Client, Response};
@@ -17,6 +20,8 @@ pub struct Server {
     pub port: u16,
     pub client: Client,
     _dir: Option<tempfile::TempDir>,
+    /// Dropped after `Drop::drop` has killed the process, so the database is no longer in use.
+    _pg: Option<zdrav_store::PgTestDatabase>,
 }
 
 pub fn free_port() -> u16 {
@@ -40,20 +45,33 @@ impl Server {
     /// Starts a server with extra `serve` arguments.
     pub fn start_with(extra: &[&str]) -> Server {
         let dir = tempfile::tempdir().unwrap();
+        // On PostgreSQL `db` names no file, but its folder is still a scratch folder of the test.
         let db = dir.path().join("zdrav.db");
-        let mut s = Server::start_on(&db, free_port(), extra);
+        let mut s = match postgres_database() {
+            Some(pg) => {
+                let mut s = Server::launch(pg.url(), &db, free_port(), extra);
+                s._pg = Some(pg);
+                s
+            }
+            None => Server::start_on(&db, free_port(), extra),
+        };
         s._dir = Some(dir);
         s
     }
 
     /// Starts a server on an existing database path and port.
     pub fn start_on(db: &Path, port: u16, extra: &[&str]) -> Server {
+        Server::launch(&format!("sqlite://{}", db.display()), db, port, extra)
+    }
+
+    /// Starts a server on the `--database` URL `database`; `db` is its file, if any.
+    fn launch(database: &str, db: &Path, port: u16, extra: &[&str]) -> Server {
         let mut args = vec![
             "serve".to_string(),
             "--listen".into(),
             format!("127.0.0.1:{port}"),
             "--database".into(),
-            format!("sqlite://{}", db.display()),
+            database.to_owned(),
             "--no-auth".into(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
@@ -77,6 +95,7 @@ impl Server {
             port,
             client,
             _dir: None,
+            _pg: None,
         };
         s.wait_ready();
         s
@@ -135,10 +154,12 @@ impl Server {
             .unwrap()
     }
 
-    /// Kills the process with SIGKILL (no chance to flush anything).
+    /// Kills the process with SIGKILL (no chance to flush anything). A PostgreSQL test database
+    /// goes with it: nothing restarts on it, and a leaked `Server` is never dropped.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        self._pg = None;
     }
 }
 
@@ -146,6 +167,22 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A fresh PostgreSQL database when `ZDRAV_TEST_BACKEND=postgres`, else `None`. Asked for
+/// PostgreSQL, an unreachable server is a failure, not a skip.
+fn postgres_database() -> Option<zdrav_store::PgTestDatabase> {
+    if std::env::var("ZDRAV_TEST_BACKEND").ok().as_deref() != Some("postgres") {
+        return None;
+    }
+    let admin = std::env::var("ZDRAV_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    match zdrav_store::PgTestDatabase::create(&admin) {
+        Ok(db) => Some(db),
+        Err(e) => {
+            panic!("ZDRAV_TEST_BACKEND=postgres but PostgreSQL is not usable at {admin}: {e}")
+        }
     }
 }
 

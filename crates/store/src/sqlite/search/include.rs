@@ -1,18 +1,12 @@
 //! `_include` and `_revinclude`, with `:iterate`.
 
-use std::collections::HashSet;
-
 use rusqlite::{Connection, OptionalExtension};
 use zdrav_search::{Include, SearchQuery};
 
-use super::{hit, Hit, HIT_COLUMNS};
+use super::hit;
+use crate::sql::include::{applies, follows, round_includes, Collector, MAX_INCLUDED, MAX_ROUNDS};
+use crate::sql::search::{Hit, HIT_COLUMNS};
 use crate::sqlite::Error;
-
-/// Rounds of `:iterate` after the first pass over the page.
-const MAX_ROUNDS: usize = 5;
-
-/// Most resources one search includes: a revinclude of a busy patient can reach millions.
-const MAX_INCLUDED: usize = 10_000;
 
 /// The resources included by the page `matches`, each once and none of them a match, in the
 /// order found. The first pass applies every include to the page; each later round applies the
@@ -21,53 +15,40 @@ pub(super) fn run(conn: &Connection, q: &SearchQuery, matches: &[Hit]) -> Result
     if q.include.is_empty() && q.revinclude.is_empty() {
         return Ok(Vec::new());
     }
-    let mut seen: HashSet<i64> = matches.iter().map(|h| h.rk).collect();
-    let mut out: Vec<Hit> = Vec::new();
+    let mut found = Collector::new(matches);
     let mut frontier: Vec<Hit> = matches.to_vec();
     for round in 0..=MAX_ROUNDS {
-        let wanted = |inc: &&Include| round == 0 || inc.iterate;
-        let forward: Vec<&Include> = q.include.iter().filter(wanted).collect();
-        let reverse: Vec<&Include> = q.revinclude.iter().filter(wanted).collect();
+        let (forward, reverse) = round_includes(q, round);
         if frontier.is_empty() || (forward.is_empty() && reverse.is_empty()) {
             break;
         }
-        let start = out.len();
+        let start = found.out.len();
         for source in &frontier {
             if !forward.is_empty() {
                 for target in targets(conn, source, &forward)? {
-                    if seen.insert(target.rk) {
-                        out.push(target);
-                    }
+                    found.add(target);
                 }
             }
             for inc in &reverse {
                 for referrer in referrers(conn, source, inc)? {
-                    if seen.insert(referrer.rk) {
-                        out.push(referrer);
-                    }
+                    found.add(referrer);
                 }
             }
-            if out.len() >= MAX_INCLUDED {
-                out.truncate(MAX_INCLUDED);
-                return Ok(out);
+            if found.full() {
+                return Ok(found.out);
             }
         }
-        frontier = out[start..].to_vec();
+        frontier = found.out[start..].to_vec();
     }
-    Ok(out)
-}
-
-fn applies(pattern: &str, value: &str) -> bool {
-    pattern == "*" || pattern == value
+    Ok(found.out)
 }
 
 /// The live resources that `source`'s reference rows point at, for any of `includes`.
 fn targets(conn: &Connection, source: &Hit, includes: &[&Include]) -> Result<Vec<Hit>, Error> {
-    let includes: Vec<&&Include> = includes
+    if !includes
         .iter()
-        .filter(|inc| applies(&inc.source_type, &source.rtype))
-        .collect();
-    if includes.is_empty() {
+        .any(|inc| applies(&inc.source_type, &source.rtype))
+    {
         return Ok(Vec::new());
     }
     let mut refs = conn.prepare_cached(
@@ -85,10 +66,7 @@ fn targets(conn: &Connection, source: &Hit, includes: &[&Include]) -> Result<Vec
     let mut keys = Vec::new();
     for row in rows {
         let (param, ttype, tid) = row?;
-        let wanted = includes.iter().any(|inc| {
-            applies(&inc.param, &param) && inc.target_type.as_ref().is_none_or(|t| *t == ttype)
-        });
-        if wanted {
+        if follows(includes, &source.rtype, &param, &ttype) {
             keys.push((ttype, tid));
         }
     }

@@ -7,7 +7,8 @@ use zdrav_search::{
     TotalMode,
 };
 
-use super::{filter, order_by};
+use crate::sql::search::{filter, page};
+use crate::sql::Dialect;
 
 fn schema() -> Connection {
     let conn = Connection::open_in_memory().unwrap();
@@ -17,18 +18,13 @@ fn schema() -> Connection {
 }
 
 fn plan(conn: &Connection, q: &SearchQuery) -> String {
-    let Ok(f) = filter(q, 1_000, 0) else {
+    let Ok(f) = filter(Dialect::Sqlite, q, 1_000, 0) else {
         panic!("filter")
     };
-    let Ok(o) = order_by(&q.sort, 100) else {
-        panic!("order")
-    };
-    let sql = format!(
-        "EXPLAIN QUERY PLAN SELECT a.rk FROM current a WHERE {} ORDER BY {} LIMIT 10",
-        f.text, o.text
-    );
+    let Ok(p) = page(&f, q) else { panic!("page") };
+    let sql = format!("EXPLAIN QUERY PLAN {}", p.text);
     let mut stmt = conn.prepare(&sql).unwrap();
-    let args = f.args.iter().chain(o.args.iter());
+    let args = p.args.iter();
     let rows = stmt
         .query_map(params_from_iter(args), |row| row.get::<_, String>(3))
         .unwrap();

@@ -3,13 +3,13 @@
 use zdrav_search::{Condition, Modifier, ParamType, SearchValue};
 
 use super::value::{alternatives, range, Point};
-use super::{unsupported, Sql};
-use crate::sqlite::layout::{Kind, COMPOSITE};
-use crate::sqlite::Error;
+use crate::sql::layout::{Kind, COMPOSITE};
+use crate::sql::{unsupported, Sql};
+use crate::StoreError as Error;
 
 /// Appends a predicate that holds for the resources (rows of `current` aliased `a`) meeting `c`.
 /// `types` narrows index probes to those resource types (empty: any type).
-pub(super) fn condition(
+pub(crate) fn condition(
     sql: &mut Sql,
     c: &Condition,
     a: &str,
@@ -24,7 +24,7 @@ pub(super) fn condition(
         } => param_condition(sql, a, types, param, *ptype, modifier, values),
         Condition::Id(ids) => {
             if ids.is_empty() {
-                sql.push("0");
+                sql.push("FALSE");
             } else {
                 sql.push(&format!("{a}.id IN ("));
                 sql.list(ids);
@@ -116,7 +116,7 @@ pub(super) fn condition(
 
 /// Restricts the index rows aliased `x` to the parameters `params` of `types` (of any type when
 /// `types` is empty).
-pub(super) fn pid_filter(sql: &mut Sql, x: &str, params: &[String], types: &[String]) {
+pub(crate) fn pid_filter(sql: &mut Sql, x: &str, params: &[String], types: &[String]) {
     sql.push(&format!(
         "{x}.pid IN (SELECT pid FROM search_param WHERE param IN ("
     ));
@@ -146,7 +146,7 @@ fn param_condition(
             .table(),
     };
     if values.is_empty() {
-        sql.push("0");
+        sql.push("FALSE");
         return Ok(());
     }
     let x = sql.alias("x");
@@ -201,7 +201,7 @@ fn param_condition(
 /// `_lastUpdated`: the instant is a range of one microsecond.
 fn last_updated(sql: &mut Sql, a: &str, values: &[SearchValue]) -> Result<(), Error> {
     if values.is_empty() {
-        sql.push("0");
+        sql.push("FALSE");
         return Ok(());
     }
     let low = format!("{a}.last_updated");

@@ -1,14 +1,13 @@
 //! One search value against one index row: the per-type matches and the prefix table.
 
-use rusqlite::types::Value as SqlValue;
 use zdrav_search::{Modifier, ParamType, Prefix, SearchValue};
 
-use super::{unsupported, Sql};
-use crate::sqlite::layout::{canonical_range, Cols, Kind, MAX_COMPONENTS};
-use crate::sqlite::Error;
+use crate::sql::layout::{canonical_range, Cols, Kind, MAX_COMPONENTS};
+use crate::sql::{unsupported, Arg, Sql};
+use crate::StoreError as Error;
 
 /// Appends `(m1 OR m2 …)`: the row aliased `x` matches one of `values`.
-pub(super) fn alternatives(
+pub(crate) fn alternatives(
     sql: &mut Sql,
     x: &str,
     ptype: ParamType,
@@ -30,6 +29,7 @@ pub(super) fn alternatives(
                 alias: x,
                 kind,
                 component: None,
+                dialect: sql.dialect,
             };
             simple(sql, cols, modifier, v)?;
         }
@@ -67,6 +67,7 @@ fn composite(sql: &mut Sql, x: &str, v: &SearchValue) -> Result<(), Error> {
             alias: x,
             kind,
             component: Some(i),
+            dialect: sql.dialect,
         };
         sql.push("(");
         simple(sql, cols, &Modifier::None, part)?;
@@ -86,7 +87,7 @@ fn simple(
     match (cols.kind, v) {
         (Kind::String, SearchValue::String(s)) => match modifier {
             Modifier::None | Modifier::Text => starts_with(sql, &c("norm"), s),
-            Modifier::Contains => contains(sql, &c("norm"), s),
+            Modifier::Contains => sql.contains(&c("norm"), s),
             Modifier::Exact => {
                 sql.push(&format!("{} = ", c("exact")));
                 sql.arg(s.clone());
@@ -123,7 +124,7 @@ fn simple(
                 sql.arg(u.clone());
             }
             Modifier::Below => starts_with(sql, &c("uri"), u),
-            Modifier::Contains => contains(sql, &c("uri"), u),
+            Modifier::Contains => sql.contains(&c("uri"), u),
             // The stored URI is a prefix of the value (a non-empty one: "" is nobody's parent).
             Modifier::Above => {
                 let uri = c("uri");
@@ -156,14 +157,7 @@ fn starts_with(sql: &mut Sql, column: &str, prefix: &str) {
     sql.arg(format!("{prefix}\u{10FFFF}"));
 }
 
-/// `column` contains `needle` (`instr` compares literally, unlike LIKE).
-fn contains(sql: &mut Sql, column: &str, needle: &str) {
-    sql.push(&format!("instr({column}, "));
-    sql.arg(needle.to_owned());
-    sql.push(") > 0");
-}
-
-/// Pushes ` AND ` between the parts of a conjunction, or `1` when it has none.
+/// Pushes ` AND ` between the parts of a conjunction, or `TRUE` when it has none.
 struct And {
     empty: bool,
 }
@@ -193,7 +187,7 @@ impl And {
 
     fn finish(self, sql: &mut Sql) {
         if self.empty {
-            sql.push("1");
+            sql.push("TRUE");
         }
     }
 }
@@ -374,33 +368,33 @@ fn reference(
 }
 
 /// A query value as a range `[low, high)` and its `ap` range.
-pub(super) struct Point {
-    low: SqlValue,
-    high: SqlValue,
-    ap_low: SqlValue,
-    ap_high: SqlValue,
+pub(crate) struct Point {
+    low: Arg,
+    high: Arg,
+    ap_low: Arg,
+    ap_high: Arg,
 }
 
 impl Point {
     /// `ap` widens a date range by a tenth of its distance from now.
-    pub(super) fn date(low: i64, high: i64, now: i64) -> Point {
+    pub(crate) fn date(low: i64, high: i64, now: i64) -> Point {
         let d = now.saturating_sub(low).saturating_abs() / 10;
         Point {
-            low: SqlValue::Integer(low),
-            high: SqlValue::Integer(high),
-            ap_low: SqlValue::Integer(low.saturating_sub(d)),
-            ap_high: SqlValue::Integer(high.saturating_add(d)),
+            low: Arg::Int(low),
+            high: Arg::Int(high),
+            ap_low: Arg::Int(low.saturating_sub(d)),
+            ap_high: Arg::Int(high.saturating_add(d)),
         }
     }
 
     /// `ap` widens a number range by a tenth of the value.
-    pub(super) fn number(value: f64, low: f64, high: f64) -> Point {
+    pub(crate) fn number(value: f64, low: f64, high: f64) -> Point {
         let d = value.abs() / 10.0;
         Point {
-            low: SqlValue::Real(low),
-            high: SqlValue::Real(high),
-            ap_low: SqlValue::Real(low - d),
-            ap_high: SqlValue::Real(high + d),
+            low: Arg::Real(low),
+            high: Arg::Real(high),
+            ap_low: Arg::Real(low - d),
+            ap_high: Arg::Real(high + d),
         }
     }
 }
@@ -417,7 +411,7 @@ impl Point {
 /// - sa: no overlap, and the range above contains the target: `lo >= qh`
 /// - eb: no overlap, and the range below contains the target: `hi <= ql`
 /// - ap: the target overlaps the search range widened as [`Point`] says
-pub(super) fn range(
+pub(crate) fn range(
     sql: &mut Sql,
     lo: &str,
     hi: &str,
