@@ -11,7 +11,7 @@
 # the end and written to bench/out/table.md; copy it into bench/RESULTS.md.
 #
 # Environment: SKIP_HELIOS=1, SKIP_POSTGRES=1, MEMORY_PASSES (default 3),
-# PG_URL (default postgres://postgres@127.0.0.1:5432), HELIOS_VERSION (default 0.2.5).
+# PG_URL (default postgres://postgres@127.0.0.1:5432), HELIOS_VERSION (default 0.2.7).
 # Helios is installed with `cargo install helios-hfs` into bench/.tools (not committed); none of
 # its code is copied here.
 set -euo pipefail
@@ -22,7 +22,7 @@ mkdir -p "$OUT"
 PORT=${PORT:-18080}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 MEMORY_PASSES=${MEMORY_PASSES:-3}
-HELIOS_VERSION=${HELIOS_VERSION:-0.2.5}
+HELIOS_VERSION=${HELIOS_VERSION:-0.2.7}
 HELIOS_ROOT=${HELIOS_ROOT:-bench/.tools/helios-$HELIOS_VERSION}
 
 cargo build --release -p zdrav -p zdrav-bench
@@ -101,7 +101,7 @@ fi
 if [ -z "${SKIP_HELIOS:-}" ]; then
   HDB="$OUT/helios.db"
   rm -f "$HDB" "$HDB-wal" "$HDB-shm"
-  "$HELIOS_ROOT/bin/hfs" --port $PORT --database-url "$HDB" --log-level warn >"$OUT/helios.log" 2>&1 &
+  "$HELIOS_ROOT/bin/hfs" --port $PORT --database-url "$HDB" --log-level warn --request-timeout 600 >"$OUT/helios.log" 2>&1 &
   PID=$!
   wait_up "http://127.0.0.1:$PORT/metadata"
   measure helios "http://127.0.0.1:$PORT" $PID
