@@ -26,38 +26,7 @@ macro_rules! case {
     )*};
 }
 
-case!(
-    create_update_vread,
-    delete_and_recreate,
-    delete_of_missing_is_noop,
-    version_is_precondition,
-    must_not_exist_precondition,
-    duplicate_key,
-    failed_commit_leaves_nothing,
-    meta_is_stamped,
-    last_updated_increases,
-    exists_many,
-    counts,
-    instance_type_system_history,
-    history_since,
-    history_at,
-    snapshot_paging,
-    concurrent_version_conflict,
-    concurrent_must_not_exist,
-    search_string,
-    search_token,
-    search_date,
-    search_number_quantity,
-    search_reference_uri,
-    search_composite,
-    search_chain_has,
-    search_compartment_id_updated,
-    search_include,
-    search_sort,
-    search_paging,
-    search_after_updates,
-    scan_pages,
-);
+zdrav_store::conformance_cases!(case);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_all_on_one_store() {

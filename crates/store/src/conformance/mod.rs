@@ -26,38 +26,52 @@ use serde_json::Value;
 
 use crate::{DynStore, Precondition, StoredResource, WriteOp, WriteResult};
 
+/// Calls the macro `$m` with the name of every case, in order: the one list that [`run_all`]
+/// and each backend's test file (one `#[test]` per case) are generated from.
+#[macro_export]
+macro_rules! conformance_cases {
+    ($m:ident) => {
+        $m!(
+            create_update_vread,
+            delete_and_recreate,
+            delete_of_missing_is_noop,
+            version_is_precondition,
+            must_not_exist_precondition,
+            duplicate_key,
+            failed_commit_leaves_nothing,
+            meta_is_stamped,
+            last_updated_increases,
+            exists_many,
+            counts,
+            instance_type_system_history,
+            history_since,
+            history_at,
+            snapshot_paging,
+            concurrent_version_conflict,
+            concurrent_must_not_exist,
+            search_string,
+            search_token,
+            search_date,
+            search_number_quantity,
+            search_reference_uri,
+            search_composite,
+            search_chain_has,
+            search_compartment_id_updated,
+            search_include,
+            search_sort,
+            search_paging,
+            search_after_updates,
+            scan_pages
+        );
+    };
+}
+
 /// Runs every case, one after another, on `store`.
 pub async fn run_all(store: DynStore) {
-    create_update_vread(&store).await;
-    delete_and_recreate(&store).await;
-    delete_of_missing_is_noop(&store).await;
-    version_is_precondition(&store).await;
-    must_not_exist_precondition(&store).await;
-    duplicate_key(&store).await;
-    failed_commit_leaves_nothing(&store).await;
-    meta_is_stamped(&store).await;
-    last_updated_increases(&store).await;
-    exists_many(&store).await;
-    counts(&store).await;
-    instance_type_system_history(&store).await;
-    history_since(&store).await;
-    history_at(&store).await;
-    snapshot_paging(&store).await;
-    concurrent_version_conflict(&store).await;
-    concurrent_must_not_exist(&store).await;
-    search_string(&store).await;
-    search_token(&store).await;
-    search_date(&store).await;
-    search_number_quantity(&store).await;
-    search_reference_uri(&store).await;
-    search_composite(&store).await;
-    search_chain_has(&store).await;
-    search_compartment_id_updated(&store).await;
-    search_include(&store).await;
-    search_sort(&store).await;
-    search_paging(&store).await;
-    search_after_updates(&store).await;
-    scan_pages(&store).await;
+    macro_rules! run {
+        ($($name:ident),* $(,)?) => { $($name(&store).await;)* };
+    }
+    crate::conformance_cases!(run);
 }
 
 /// A string unique within this process and, through the clock, across runs on one database.
