@@ -6,7 +6,7 @@ use bytes::Bytes;
 use serde_json::Value;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::AsyncWriteExt;
 use zdrav_fhir::Definitions;
@@ -75,6 +75,7 @@ pub struct Progress {
     types_done: AtomicUsize,
     resources: AtomicU64,
     current: Mutex<String>,
+    cancelled: AtomicBool,
 }
 
 impl Progress {
@@ -102,6 +103,21 @@ impl Progress {
         self.resources.load(Ordering::Relaxed)
     }
 
+    /// Asks the run to stop at its next page. Aborting the task instead would leave file
+    /// operations already handed to the blocking pool running, and they could recreate files
+    /// after the job's directory has been removed.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
+
+    fn check(&self) -> Result<(), ExportError> {
+        if self.cancelled.load(Ordering::Relaxed) {
+            Err(ExportError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
     fn set_current(&self, rtype: &str) {
         if let Ok(mut c) = self.current.lock() {
             *c = rtype.to_string();
@@ -126,6 +142,9 @@ pub enum ExportError {
     /// A worker thread failed.
     #[error("export worker failed: {0}")]
     Worker(String),
+    /// The job was cancelled.
+    #[error("the export was cancelled")]
+    Cancelled,
 }
 
 /// True for the types a patient-level export can hold: Patient and every type the Patient
@@ -360,6 +379,7 @@ pub async fn run(
         };
         let mut after = 0;
         loop {
+            progress.check()?;
             let page = store
                 .scan(ScanQuery {
                     rtype: rtype.clone(),
@@ -404,6 +424,7 @@ pub async fn run(
         progress.types_done.fetch_add(1, Ordering::Relaxed);
     }
     progress.set_current("");
+    progress.check()?;
     Ok(files)
 }
 

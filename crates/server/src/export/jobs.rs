@@ -23,6 +23,8 @@ const ERRORS: &str = "OperationOutcome-errors.ndjson";
 /// A job directory without a manifest and untouched this long belongs to no live job (a crash,
 /// or a server that shares the directory and has stopped).
 const STALE: Duration = Duration::from_secs(10 * 60);
+/// How long a cancel waits for the run to reach its next page before aborting it.
+const CANCEL_WAIT: Duration = Duration::from_secs(30);
 
 /// The export jobs of one server.
 pub struct Exports {
@@ -190,6 +192,14 @@ impl Exports {
             let dir = run.dir.clone();
             let state = match run.execute(&progress).await {
                 Ok(manifest) => State::Done(manifest),
+                Err(ExportError::Cancelled) => {
+                    let _ = tokio::fs::remove_dir_all(&dir).await;
+                    State::Failed(ApiError::new(
+                        StatusCode::NOT_FOUND,
+                        "not-found",
+                        format!("export job {} was cancelled", run.id),
+                    ))
+                }
                 Err(e) => {
                     tracing::error!(error = %e, job = %run.id, "export failed");
                     let _ = tokio::fs::remove_dir_all(&dir).await;
@@ -243,11 +253,15 @@ impl Exports {
         let dir = self.dir.join(id);
         let known = match job {
             Some(job) => {
+                job.progress.cancel();
                 let task = lock(&job.task).take();
-                if let Some(task) = task {
-                    task.abort();
-                    // Waiting for the task to be dropped closes its files before they go.
-                    let _ = task.await;
+                if let Some(mut task) = task {
+                    // The run stops at its next page with every file operation finished, so
+                    // nothing writes into the directory after it is removed below.
+                    if tokio::time::timeout(CANCEL_WAIT, &mut task).await.is_err() {
+                        task.abort();
+                        let _ = task.await;
+                    }
                 }
                 true
             }
