@@ -389,7 +389,7 @@ pub async fn create(
 
 /// A new server-assigned logical id.
 pub fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    uuid::Uuid::now_v7().to_string()
 }
 
 /// `PUT [type]/[id]`: update, or create with the client's id.

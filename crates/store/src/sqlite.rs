@@ -1,5 +1,6 @@
 //! The embedded backend: one SQLite file in WAL mode, one writer connection and a pool of readers.
 
+mod checkpoint;
 mod index_write;
 mod read;
 mod schema;
@@ -33,6 +34,7 @@ struct Inner {
     /// handler, so only other processes ever make us wait on the file lock.
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    checkpointer: checkpoint::Checkpointer,
 }
 
 /// Failures inside the backend, before they become a [`StoreError`].
@@ -80,11 +82,13 @@ impl SqliteStore {
         schema::migrate(&mut writer)?;
         // One reader up front so that a file we cannot read fails here rather than on first use.
         let reader = schema::connect(path, Role::Reader)?;
+        let checkpointer = checkpoint::Checkpointer::start(path)?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
                 writer: Mutex::new(writer),
                 readers: Mutex::new(vec![reader]),
+                checkpointer,
             }),
         })
     }
@@ -142,8 +146,12 @@ impl std::fmt::Debug for SqliteStore {
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn commit(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>, StoreError> {
-        self.blocking(move |inner| write::commit(&inner.writer, ops))
-            .await
+        self.blocking(move |inner| {
+            let results = write::commit(&inner.writer, ops)?;
+            inner.checkpointer.committed();
+            Ok(results)
+        })
+        .await
     }
 
     async fn read(&self, rtype: &str, id: &str) -> Result<Option<StoredResource>, StoreError> {

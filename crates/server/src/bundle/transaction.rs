@@ -9,6 +9,7 @@ pub(super) async fn transaction(
     entries: Vec<Value>,
     with_resource: bool,
 ) -> Result<Value, ApiError> {
+    let t0 = std::time::Instant::now();
     let mut reqs = Vec::with_capacity(entries.len());
     for (i, e) in entries.iter().enumerate() {
         reqs.push(parse_request(ctx, e, i)?);
@@ -284,6 +285,11 @@ pub(super) async fn transaction(
         }
     }
     rest::check_references(&ctx.store, &refs, &written).await?;
+    tracing::debug!(
+        prepare_us = t0.elapsed().as_micros() as u64,
+        entries = reqs.len(),
+        "transaction prepared"
+    );
     let results = match ctx.store.commit(ops).await {
         Ok(r) => r,
         Err(e) => {

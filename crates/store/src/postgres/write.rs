@@ -70,7 +70,7 @@ pub(super) async fn commit(
     cache: &Mutex<Pids>,
     ops: Vec<WriteOp>,
 ) -> Result<Vec<WriteResult>, Error> {
-    let mut plan = commit::plan(ops)?;
+    let plan = commit::plan(ops)?;
     let tx = client.transaction().await?;
     let clock = tx.prepare_cached(CLOCK).await?;
     let wall = chrono::Utc::now().timestamp_micros();
@@ -80,7 +80,7 @@ pub(super) async fn commit(
     let (max_seq, currents) = read_state(&tx, &plan).await?;
     let mut written = Vec::with_capacity(plan.keys.len());
     let mut versions: Vec<(usize, NewVersion)> = Vec::new();
-    for (index, (key, body)) in plan.keys.iter().zip(plan.bodies.iter_mut()).enumerate() {
+    for (index, (key, body)) in plan.keys.iter().zip(plan.bodies.iter()).enumerate() {
         let cur = currents.get(index).and_then(Option::as_ref);
         let (w, new) = commit::decide(index, key, body, cur, plan.duplicate, &now_str)?;
         written.push(w);

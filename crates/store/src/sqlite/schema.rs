@@ -171,6 +171,8 @@ CREATE INDEX idx_composite_q ON idx_composite (pid, c0_1);
 pub(super) enum Role {
     Writer,
     Reader,
+    /// The WAL checkpoint thread ([`super::checkpoint`]).
+    Checkpointer,
 }
 
 /// Opens a connection with the store's settings; only the writer may create the file.
@@ -185,7 +187,16 @@ pub(super) fn connect(path: &Path, role: Role) -> Result<Connection, Error> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "OFF")?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
-    let cache_kib: i64 = if role == Role::Writer { 65_536 } else { 16_384 };
+    let cache_kib: i64 = match role {
+        Role::Writer => 65_536,
+        Role::Reader => 16_384,
+        // A checkpoint copies WAL frames straight to the file; the page cache plays no part.
+        Role::Checkpointer => 256,
+    };
+    if role == Role::Writer {
+        // Checkpoints run on their own thread; this is only the backstop should it stop (1 GB).
+        conn.pragma_update(None, "wal_autocheckpoint", 262_144)?;
+    }
     conn.pragma_update(None, "cache_size", -cache_kib)?;
     conn.set_prepared_statement_cache_capacity(64);
     if role == Role::Reader {
