@@ -10,6 +10,18 @@ mod load;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `mi_option_purge_delay` in mimalloc's option enum (v2 and v3 alike).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Makes mimalloc give freed memory back to the OS at once. With its default delay, memory
+/// freed on a thread that then idles (a blocking-pool thread after a large transaction) stays
+/// resident until the thread allocates again: 380 MB instead of 165 MB after loading 570k
+/// resources, for no measurable gain in ingest or read throughput.
+fn release_memory_promptly() {
+    // SAFETY: sets a process-wide allocator option; mimalloc reads options atomically.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+}
+
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -111,6 +123,7 @@ async fn open_store(url: &str) -> Result<DynStore, String> {
 }
 
 fn main() -> std::process::ExitCode {
+    release_memory_promptly();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
