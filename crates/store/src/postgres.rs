@@ -3,6 +3,7 @@
 //! writer does), write their rows in a few array-bound statements, and reads that take more than
 //! one statement (history, search) run in one read-only REPEATABLE READ transaction.
 
+mod analyze;
 mod include;
 mod read;
 mod rows;
@@ -46,6 +47,7 @@ struct Inner {
     /// The pids of committed parameters (a pid never changes once assigned, so caching them
     /// saves a lookup per commit); filled only after the commit that read or made them.
     pids: Mutex<write::Pids>,
+    analyzer: Arc<analyze::Analyzer>,
 }
 
 /// Failures inside the backend, before they become a [`StoreError`].
@@ -119,8 +121,14 @@ impl PgStore {
             inner: Arc::new(Inner {
                 pool,
                 pids: Mutex::new(write::Pids::new()),
+                analyzer: Arc::default(),
             }),
         })
+    }
+
+    /// Background ANALYZE runs finished since the store opened (see `postgres/analyze.rs`).
+    pub fn analyze_runs(&self) -> u64 {
+        self.inner.analyzer.runs()
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, Error> {
@@ -140,8 +148,12 @@ impl Store for PgStore {
         if ops.is_empty() {
             return Ok(Vec::new());
         }
+        let n = ops.len() as u64;
         let mut client = self.client().await?;
-        Ok(write::commit(&mut client, &self.inner.pids, ops).await?)
+        let results = write::commit(&mut client, &self.inner.pids, ops).await?;
+        drop(client);
+        self.inner.analyzer.wrote(&self.inner.pool, n);
+        Ok(results)
     }
 
     async fn read(&self, rtype: &str, id: &str) -> Result<Option<StoredResource>, StoreError> {

@@ -424,3 +424,44 @@ async fn bulk_load_rate() {
     );
     assert!(rate > 500.0, "{rate:.0} resources/s");
 }
+
+/// A bulk load leaves the planner with statistics: the store analyses its own tables once
+/// enough has been written, without waiting for autovacuum.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_writes_are_analysed() {
+    let Some(db) = database() else { return };
+    let store = connect(&db).await;
+    for chunk in 0..5 {
+        let ops = (0..5_000)
+            .map(|i| put("Patient", &format!("p{chunk}-{i}"), "bulk"))
+            .collect();
+        store.commit(ops).await.unwrap();
+    }
+    let start = Instant::now();
+    while store.analyze_runs() == 0 {
+        assert!(
+            start.elapsed().as_secs() < 60,
+            "no ANALYZE after 25,000 writes"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let client = raw(&db).await;
+    let row = client
+        .query_one(
+            "SELECT last_analyze IS NOT NULL, n_live_tup FROM pg_stat_user_tables \
+             WHERE relname = 'current'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(row.get::<_, bool>(0), "current was never analysed");
+    let tuples: f32 = client
+        .query_one(
+            "SELECT reltuples FROM pg_class WHERE relname = 'current'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(tuples >= 20_000.0, "reltuples {tuples}");
+}
