@@ -71,4 +71,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Confirms the backend answers (used by `/health`).
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// The setting `name`, storing `value` first if it has none; every caller (and every
+    /// process on the same database) gets the one value that won.
+    async fn setting_or_init(&self, name: &str, value: Vec<u8>) -> Result<Vec<u8>, StoreError>;
 }

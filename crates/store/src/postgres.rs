@@ -204,6 +204,22 @@ impl Store for PgStore {
         client.simple_query("SELECT 1").await.map_err(Error::from)?;
         Ok(())
     }
+
+    async fn setting_or_init(&self, name: &str, value: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+                &[&name, &value],
+            )
+            .await
+            .map_err(Error::from)?;
+        let row = client
+            .query_one("SELECT value FROM settings WHERE name = $1", &[&name])
+            .await
+            .map_err(Error::from)?;
+        Ok(row.try_get(0).map_err(Error::from)?)
+    }
 }
 
 /// Text as PostgreSQL can hold it: `text` cannot contain NUL, which FHIR strings may, so NUL

@@ -213,4 +213,21 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    async fn setting_or_init(&self, name: &str, value: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+        let name = name.to_owned();
+        self.blocking(move |inner| {
+            let conn = inner.writer.lock();
+            conn.execute(
+                "INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+                rusqlite::params![name, value],
+            )?;
+            Ok(
+                conn.query_row("SELECT value FROM settings WHERE name = ?1", [&name], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+        .await
+    }
 }

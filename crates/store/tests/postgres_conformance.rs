@@ -130,7 +130,8 @@ async fn concurrent_connects_migrate_once() {
         .query_one("SELECT count(*), max(version) FROM zdrav_schema", &[])
         .await
         .unwrap();
-    assert_eq!((row.get::<_, i64>(0), row.get::<_, i32>(1)), (1, 1));
+    // One row, at the current schema version (2: settings).
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i32>(1)), (1, 2));
     let hist = a
         .history(HistoryQuery {
             scope: HistoryScope::System,

@@ -61,7 +61,8 @@ macro_rules! conformance_cases {
             search_sort,
             search_paging,
             search_after_updates,
-            scan_pages
+            scan_pages,
+            settings_first_value_wins
         );
     };
 }

@@ -477,3 +477,37 @@ pub async fn counts(store: &DynStore) {
         "a type with no live resource counts 0 or is absent"
     );
 }
+
+/// `setting_or_init`: the first value stored wins, for every later and every concurrent caller.
+pub async fn settings_first_value_wins(store: &DynStore) {
+    let name = format!("conformance-{}", super::nonce());
+    let first = store
+        .setting_or_init(&name, b"one".to_vec())
+        .await
+        .expect("first setting");
+    assert_eq!(first, b"one");
+    let again = store
+        .setting_or_init(&name, b"two".to_vec())
+        .await
+        .expect("second setting");
+    assert_eq!(
+        again, b"one",
+        "a later value must not replace the stored one"
+    );
+    let racing = format!("{name}-race");
+    let tasks: Vec<_> = (0..8u8)
+        .map(|i| {
+            let store = store.clone();
+            let racing = racing.clone();
+            tokio::spawn(async move { store.setting_or_init(&racing, vec![i]).await })
+        })
+        .collect();
+    let mut seen = Vec::new();
+    for t in tasks {
+        seen.push(t.await.expect("task").expect("racing setting"));
+    }
+    assert!(
+        seen.windows(2).all(|w| w[0] == w[1]),
+        "concurrent callers saw different values: {seen:?}"
+    );
+}

@@ -18,7 +18,7 @@ use crate::sql::layout::{pg_composite_columns, FieldType, Kind, COMPOSITE};
 use crate::StoreError;
 
 /// The schema version this code writes; older databases are migrated forward at connect.
-const SCHEMA_VERSION: i32 = 1;
+const SCHEMA_VERSION: i32 = 2;
 
 /// The advisory lock key that serialises migrations ("zdrav" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7a_64_72_61_76;
@@ -134,6 +134,10 @@ pub(super) fn sql_type(ty: FieldType) -> &'static str {
     }
 }
 
+/// Version 2: named settings (the built-in token issuer's signing key).
+const V2: &str =
+    "CREATE TABLE settings (name text COLLATE \"C\" PRIMARY KEY, value bytea NOT NULL)";
+
 /// Creates or upgrades the schema in one transaction.
 pub(super) async fn migrate(client: &mut Object) -> Result<(), Error> {
     let tx = client.transaction().await?;
@@ -161,6 +165,9 @@ pub(super) async fn migrate(client: &mut Object) -> Result<(), Error> {
     }
     if version < 1 {
         tx.batch_execute(&v1()).await?;
+    }
+    if version < 2 {
+        tx.batch_execute(V2).await?;
     }
     if version < SCHEMA_VERSION {
         tx.execute("UPDATE zdrav_schema SET version = $1", &[&SCHEMA_VERSION])

@@ -9,7 +9,7 @@ use super::Error;
 use crate::StoreError;
 
 /// The schema version this code writes; older files are migrated forward at open.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// `zdrav load` may hold the write lock from another process for a while; wait rather than fail.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -216,6 +216,11 @@ ALTER TABLE current ADD COLUMN pat TEXT;
 ALTER TABLE history ADD COLUMN pat TEXT;
 ";
 
+/// Named settings that live with the data (the built-in token issuer's signing key).
+pub(super) const V4: &str = "
+CREATE TABLE settings (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+";
+
 /// Switches the file to WAL (readers then never wait for the writer) and applies migrations.
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), Error> {
     let mode: String =
@@ -244,6 +249,9 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), Error> {
     }
     if version < 3 {
         tx.execute_batch(V3)?;
+    }
+    if version < 4 {
+        tx.execute_batch(V4)?;
     }
     if version < SCHEMA_VERSION {
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
