@@ -73,19 +73,6 @@ impl FromStr for Role {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_round_trip() {
-        for r in Role::ALL {
-            assert_eq!(r.as_str().parse::<Role>(), Ok(r));
-        }
-        assert!("doctor".parse::<Role>().unwrap_err().contains("org-admin"));
-    }
-}
-
 impl Role {
     /// The scopes a token of this role gets when none are asked for: what the role may ever
     /// do, which the relationship checks then narrow to particular records.
@@ -100,5 +87,18 @@ impl Role {
             Role::Device => "patient/Observation.c user/Device.r",
             Role::System => "system/*.cruds",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for r in Role::ALL {
+            assert_eq!(r.as_str().parse::<Role>(), Ok(r));
+        }
+        assert!("doctor".parse::<Role>().unwrap_err().contains("org-admin"));
     }
 }

@@ -4,6 +4,8 @@
 //! functions over a [`Ctx`], so the HTTP layer ([`routes`]) and bundle entries share one code path
 //! and the `zdrav load` command can run transactions without a socket.
 
+pub mod access;
+pub mod auth;
 pub mod body;
 pub mod bundle;
 pub mod capability;
@@ -42,6 +44,8 @@ pub fn context(store: DynStore, base: String, limits: Limits) -> Ctx {
         exports: Arc::new(export::Exports::new(
             std::env::temp_dir().join("zdrav-export"),
         )),
+        security: None,
+        caller: auth::Caller::Unrestricted,
     }
 }
 

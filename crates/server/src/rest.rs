@@ -27,6 +27,10 @@ pub struct Ctx {
     pub validation: zdrav_fhir::Options,
     /// Bulk export jobs and where their files go.
     pub exports: std::sync::Arc<crate::export::Exports>,
+    /// Token checking; `None` with `--no-auth`.
+    pub security: Option<std::sync::Arc<crate::auth::Security>>,
+    /// Who the current request runs as (set per request).
+    pub caller: crate::auth::Caller,
 }
 
 /// What `Prefer: return=` asked for.

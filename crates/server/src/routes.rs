@@ -101,7 +101,7 @@ fn render(
 
 /// The axum handler for everything under `/fhir`.
 pub async fn handle(
-    State(ctx): State<Ctx>,
+    State(mut ctx): State<Ctx>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -109,7 +109,29 @@ pub async fn handle(
 ) -> Response {
     let segs = segments(uri.path());
     let seg: Vec<&str> = segs.iter().map(String::as_str).collect();
+    // The CapabilityStatement is public: clients read it to learn how to authenticate.
+    if let (Some(sec), false) = (ctx.security.clone(), seg == ["metadata"]) {
+        match sec.authenticate(&headers) {
+            Ok(p) => ctx.caller = crate::auth::Caller::Principal(std::sync::Arc::new(p)),
+            Err(e) => {
+                let mut r = error_response(&e, "application/fhir+json");
+                if e.status == StatusCode::UNAUTHORIZED {
+                    r.headers_mut().insert(
+                        header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static("Bearer realm=\"zdrav\""),
+                    );
+                }
+                return r;
+            }
+        }
+    }
     if crate::export::http::owns(&seg) {
+        if let Err(e) = crate::access::check(&ctx, "GET", &[]).and_then(|reach| match reach {
+            crate::auth::Reach::All => Ok(()),
+            crate::auth::Reach::Patient(_) => Err(crate::auth::unconfinable("$export")),
+        }) {
+            return error_response(&e, "application/fhir+json");
+        }
         return crate::export::http::handle(&ctx, &method, &uri, &headers, body, &seg).await;
     }
     let q = query::parse(uri.query().unwrap_or(""));
@@ -235,6 +257,7 @@ async fn dispatch(
             format!("{m} is not allowed on {path}"),
         ));
     }
+    let reach = crate::access::check(ctx, m, &seg)?;
     let cond = conditions(headers)?;
     let with_body = matches!(m, "POST" | "PUT" | "PATCH");
     let (raw, kind) = if with_body {
@@ -258,6 +281,14 @@ async fn dispatch(
         (bytes::Bytes::new(), BodyKind::FhirJson)
     };
     let json = |raw: &bytes::Bytes| body::parse_resource(raw, &ctx.limits);
+    if let crate::auth::Reach::Patient(own) = reach {
+        let body = match kind {
+            _ if raw.is_empty() => None,
+            BodyKind::Form => Some(Value::String(String::from_utf8_lossy(&raw).into_owned())),
+            _ => Some(json(&raw)?),
+        };
+        return crate::access::confined(ctx, &own, m, &seg, q, body, &cond).await;
+    }
     match (m, seg.as_slice()) {
         ("POST", []) => {
             let bundle = json(&raw)?;

@@ -3,6 +3,7 @@
 
 mod export;
 mod load;
+mod token;
 
 // glibc malloc dominated ingest profiles (~15% of CPU in malloc/free/consolidate) and kept
 // hundreds of MB in per-thread arenas after bulk writes; mimalloc is faster on the many small
@@ -71,6 +72,33 @@ enum Cmd {
         /// Directory for $export files (default: zdrav-export beside a SQLite database file).
         #[arg(long)]
         export_dir: Option<PathBuf>,
+    },
+    /// Print a bearer token that a server on the same database accepts.
+    Token {
+        /// Database: sqlite://PATH or postgres://URL (the signing key lives there).
+        #[arg(long, default_value = "sqlite://zdrav.db")]
+        database: String,
+        /// Subject (user or client id).
+        #[arg(long)]
+        sub: String,
+        /// citizen, practitioner, registrar, org-admin, regional, regulator, device or system.
+        #[arg(long)]
+        role: String,
+        /// The patient in context: Patient/ID (citizens and devices need one).
+        #[arg(long)]
+        patient: Option<String>,
+        /// The practitioner the user is: Practitioner/ID.
+        #[arg(long)]
+        practitioner: Option<String>,
+        /// The organisation the user acts for: Organization/ID.
+        #[arg(long)]
+        org: Option<String>,
+        /// SMART scopes, space-separated (default: the role's).
+        #[arg(long)]
+        scope: Option<String>,
+        /// Lifetime: 90s, 30m, 1h, 7d.
+        #[arg(long, default_value = "1h")]
+        ttl: String,
     },
     /// Bulk-load transaction/batch Bundles (.json) and NDJSON (.ndjson), gzip too (.gz).
     Load {
@@ -165,10 +193,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             strict_reference_targets,
             export_dir,
         } => {
-            if !no_auth {
-                return Err("authentication is not available in this build yet: start with --no-auth on a loopback address (local testing only)".into());
-            }
-            if !listen.ip().is_loopback() {
+            if no_auth && !listen.ip().is_loopback() {
                 return Err(format!(
                     "--no-auth is for local testing only and is refused on {}: listen on 127.0.0.1 or [::1]",
                     listen.ip()
@@ -185,6 +210,10 @@ async fn run(cli: Cli) -> Result<(), String> {
             let mut ctx =
                 zdrav_server::context(store, base.trim_end_matches('/').to_string(), limits);
             ctx.validation.strict_reference_targets = strict_reference_targets;
+            if !no_auth {
+                let security = zdrav_server::auth::Security::open(&ctx.store).await?;
+                ctx.security = Some(Arc::new(security));
+            }
             export::serve_jobs(&mut ctx, &database, export_dir);
             if demo {
                 load::demo(&ctx).await?;
@@ -220,6 +249,29 @@ async fn run(cli: Cli) -> Result<(), String> {
                 patient_level,
             )
             .await
+        }
+        Cmd::Token {
+            database,
+            sub,
+            role,
+            patient,
+            practitioner,
+            org,
+            scope,
+            ttl,
+        } => {
+            let store = open_store(&database).await?;
+            let args = token::Args {
+                sub,
+                role,
+                patient,
+                practitioner,
+                org,
+                scope,
+                ttl,
+            };
+            println!("{}", token::run(store, args).await?);
+            Ok(())
         }
         Cmd::Load { database, paths } => {
             let store = open_store(&database).await?;

@@ -87,6 +87,8 @@ fn parse_request(ctx: &Ctx, entry: &Value, i: usize) -> Result<EntryRequest, Api
     } else {
         Some(segs.remove(0))
     };
+    crate::access::check_entry(ctx, &method, &rtype, id.is_some())
+        .map_err(|e| e.at(format!("Bundle.entry[{i}].request")))?;
     let s = |k: &str| req.get(k).and_then(Value::as_str);
     let etag = |k: &str| {
         s(k).map(rest::parse_etag)

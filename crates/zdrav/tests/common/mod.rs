@@ -17,6 +17,8 @@ pub struct Server {
     pub base: String,
     pub root: String,
     pub db: PathBuf,
+    /// The `--database` URL the server runs on.
+    pub database: String,
     pub port: u16,
     pub client: Client,
     _dir: Option<tempfile::TempDir>,
@@ -72,9 +74,17 @@ impl Server {
             format!("127.0.0.1:{port}"),
             "--database".into(),
             database.to_owned(),
-            "--no-auth".into(),
         ];
-        args.extend(extra.iter().map(|s| s.to_string()));
+        // `--with-auth` (a test-only marker) starts the server with authentication on.
+        if !extra.contains(&"--with-auth") {
+            args.push("--no-auth".into());
+        }
+        args.extend(
+            extra
+                .iter()
+                .filter(|s| **s != "--with-auth")
+                .map(|s| s.to_string()),
+        );
         let child = Command::new(bin())
             .args(&args)
             .env("RUST_LOG", "warn")
@@ -92,6 +102,7 @@ impl Server {
             base: format!("{root}/fhir"),
             root,
             db: db.to_path_buf(),
+            database: database.to_owned(),
             port,
             client,
             _dir: None,
@@ -112,6 +123,21 @@ impl Server {
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!("zdrav did not become ready on port {}", self.port);
+    }
+
+    /// A token from `zdrav token --database <this server's> ARGS...`.
+    pub fn token(&self, args: &[&str]) -> String {
+        let out = Command::new(bin())
+            .args(["token", "--database", &self.database])
+            .args(args)
+            .output()
+            .expect("run zdrav token");
+        assert!(
+            out.status.success(),
+            "zdrav token {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,0 +1,248 @@
+//! Access control of `/fhir` requests: which SMART interaction a request is ([`check`]), and the
+//! narrow surface a caller confined to one patient's compartment gets ([`confined`]).
+
+use axum::http::StatusCode;
+use serde_json::Value;
+use zdrav_auth::Interaction;
+
+use crate::auth::{guard, hidden, in_reach, unconfinable, Caller, Reach};
+use crate::error::ApiError;
+use crate::rest::{self, Conditions, Ctx, Payload, Reply};
+use crate::search::Scope;
+
+/// The interactions a request performs, as (type, interaction); `"*"` for system level.
+fn interactions<'a>(m: &str, seg: &[&'a str]) -> Vec<(&'a str, Interaction)> {
+    use Interaction::*;
+    match (m, seg) {
+        ("GET" | "HEAD", ["_history"]) | ("GET" | "HEAD", []) | ("POST", ["_search"]) => {
+            vec![("*", Search)]
+        }
+        ("POST", [t]) => vec![(t, Create)],
+        ("PUT", [t, _]) | ("PATCH", [t, _]) => vec![(t, Update)],
+        ("PUT", [t]) => vec![(t, Update), (t, Search)],
+        ("DELETE", [t, _]) => vec![(t, Delete)],
+        ("DELETE", [t]) => vec![(t, Delete), (t, Search)],
+        ("GET" | "HEAD", [t]) | ("POST", [t, "_search"]) | ("GET" | "HEAD", [t, "_history"]) => {
+            vec![(t, Search)]
+        }
+        ("GET" | "HEAD", ["Patient", _, "$everything"]) => {
+            vec![("Patient", Read), ("*", Search)]
+        }
+        ("GET" | "HEAD", [_, _, t]) | ("POST", [_, _, t, "_search"])
+            if t.starts_with(|c: char| c.is_ascii_uppercase()) =>
+        {
+            vec![(t, Search)]
+        }
+        ("GET", [t, _, "$validate"]) => vec![(t, Read)],
+        ("GET" | "HEAD", [t, _]) | ("GET" | "HEAD", [t, _, "_history", ..]) => vec![(t, Read)],
+        _ => Vec::new(),
+    }
+}
+
+/// Checks a request's interactions against the caller's scopes; `Reach::Patient` when the
+/// caller is confined to a compartment.
+pub fn check(ctx: &Ctx, m: &str, seg: &[&str]) -> Result<Reach, ApiError> {
+    if matches!(ctx.caller, Caller::Unrestricted) {
+        return Ok(Reach::All);
+    }
+    let mut reach = Reach::All;
+    for (rtype, interaction) in interactions(m, seg) {
+        if let Reach::Patient(own) = guard(ctx, rtype, interaction)? {
+            reach = Reach::Patient(own);
+        }
+    }
+    Ok(reach)
+}
+
+/// Checks one entry of a batch or transaction (`method`, type) for an authenticated caller.
+/// Entries are not confined one by one yet, so a confined caller cannot post bundles.
+pub fn check_entry(ctx: &Ctx, method: &str, rtype: &str, has_id: bool) -> Result<(), ApiError> {
+    use Interaction::*;
+    let interaction = match (method, has_id) {
+        ("POST", _) => Create,
+        ("PUT" | "PATCH", _) => Update,
+        ("DELETE", _) => Delete,
+        (_, true) => Read,
+        (_, false) => Search,
+    };
+    match guard(ctx, rtype, interaction)? {
+        Reach::All => Ok(()),
+        Reach::Patient(_) => Err(unconfinable("a batch or transaction")),
+    }
+}
+
+/// Serves a request of a caller confined to patient `own`. Reads of other patients' data are
+/// 404, searches run inside the compartment, writes must stay inside it; interactions that
+/// cannot be confined this way are 403.
+pub async fn confined(
+    ctx: &Ctx,
+    own: &str,
+    m: &str,
+    seg: &[&str],
+    q: &[(String, String)],
+    body: Option<Value>,
+    cond: &Conditions,
+) -> Result<Reply, ApiError> {
+    let defs = ctx.defs;
+    match (m, seg) {
+        (_, [] | ["_history"] | ["_search"] | [_, "_history"]) => {
+            Err(unconfinable(&format!("{m} /{}", seg.join("/"))))
+        }
+        ("GET" | "HEAD", [t, id]) => {
+            let reply = rest::read(ctx, t, id, cond).await?;
+            visible(ctx, own, t, id, &reply)?;
+            crate::views::apply(ctx, reply, q)
+        }
+        ("GET" | "HEAD", [t, id, "_history", vid]) => {
+            let reply = rest::vread(ctx, t, id, vid).await?;
+            visible(ctx, own, t, id, &reply)?;
+            crate::views::apply(ctx, reply, q)
+        }
+        ("GET" | "HEAD", [t]) | ("POST", [t, "_search"]) => {
+            rest::check_type(defs, t)?;
+            let mut params = q.to_vec();
+            if let (true, Some(Value::String(form))) = (m == "POST", body.as_ref()) {
+                params.extend(crate::query::parse(form.trim()));
+            }
+            let scope = if *t == "Patient" {
+                params.push(("_id".into(), own.to_string()));
+                Scope::Type("Patient".into())
+            } else if crate::export::engine::in_patient_compartment(defs, t) {
+                Scope::Compartment {
+                    compartment: "Patient".into(),
+                    id: own.to_string(),
+                    rtype: t.to_string(),
+                }
+            } else {
+                Scope::Type(t.to_string())
+            };
+            let reply = crate::search::search(ctx, scope, &params, cond.strict).await?;
+            Ok(filter_bundle(ctx, own, reply))
+        }
+        ("GET" | "HEAD", ["Patient", id, t]) if ctx.defs.is_resource_type(t) => {
+            if *id != own {
+                return Err(hidden("Patient", id));
+            }
+            let scope = Scope::Compartment {
+                compartment: "Patient".into(),
+                id: own.to_string(),
+                rtype: t.to_string(),
+            };
+            let reply = crate::search::search(ctx, scope, q, cond.strict).await?;
+            Ok(filter_bundle(ctx, own, reply))
+        }
+        ("GET" | "HEAD", ["Patient", id, "$everything"]) => {
+            if *id != own {
+                return Err(hidden("Patient", id));
+            }
+            let reply = crate::search::everything(ctx, id, q).await?;
+            Ok(filter_bundle(ctx, own, reply))
+        }
+        ("POST", [t]) => {
+            let resource = body.ok_or_else(|| ApiError::bad_request("a resource is required"))?;
+            writable(ctx, own, t, "", &resource)?;
+            rest::create(ctx, t, resource, cond).await
+        }
+        ("PUT", [t, id]) => {
+            let resource = body.ok_or_else(|| ApiError::bad_request("a resource is required"))?;
+            if let Some(cur) = ctx.store.read(t, id).await? {
+                let old: Value = serde_json::from_slice(&cur.json).unwrap_or(Value::Null);
+                if !cur.deleted && !in_reach(defs, own, t, id, &old) {
+                    return Err(hidden(t, id));
+                }
+            }
+            writable(ctx, own, t, id, &resource)?;
+            rest::update(ctx, t, id, resource, cond).await
+        }
+        ("POST", [_, "$validate"]) => {
+            let t = seg[0];
+            rest::validate_op(ctx, t, None, body).await
+        }
+        _ => Err(unconfinable(&format!("{m} /{}", seg.join("/")))),
+    }
+}
+
+/// 404 unless the resource in `reply` is within reach.
+fn visible(ctx: &Ctx, own: &str, rtype: &str, id: &str, reply: &Reply) -> Result<(), ApiError> {
+    let resource = match &reply.payload {
+        Payload::Raw(b) => serde_json::from_slice(b).unwrap_or(Value::Null),
+        Payload::Json(v) => v.clone(),
+        Payload::None => return Ok(()),
+    };
+    if reply.status.is_success() && !in_reach(ctx.defs, own, rtype, id, &resource) {
+        return Err(hidden(rtype, id));
+    }
+    Ok(())
+}
+
+/// 403 unless a resource to be written belongs to the caller's compartment.
+fn writable(ctx: &Ctx, own: &str, rtype: &str, id: &str, resource: &Value) -> Result<(), ApiError> {
+    let in_compartment = crate::export::engine::in_patient_compartment(ctx.defs, rtype);
+    if (rtype == "Patient" && id == own)
+        || (in_compartment && in_reach(ctx.defs, own, rtype, id, resource))
+    {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        format!("with patient/ scopes a {rtype} can only be written for Patient/{own}"),
+    ))
+}
+
+/// Drops the entries of a searchset that are outside the caller's reach (`_include`d
+/// resources of other patients); the OperationOutcome entry stays.
+fn filter_bundle(ctx: &Ctx, own: &str, mut reply: Reply) -> Reply {
+    if let Payload::Json(bundle) = &mut reply.payload {
+        if let Some(Value::Array(entries)) = bundle.get_mut("entry") {
+            entries.retain(|e| {
+                let Some(r) = e.get("resource") else {
+                    return true;
+                };
+                let rtype = r.get("resourceType").and_then(Value::as_str).unwrap_or("");
+                let id = r.get("id").and_then(Value::as_str).unwrap_or("");
+                rtype == "OperationOutcome" || in_reach(ctx.defs, own, rtype, id, r)
+            });
+        }
+    }
+    reply
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_map_to_interactions() {
+        use Interaction::*;
+        assert_eq!(
+            interactions("GET", &["Observation"]),
+            [("Observation", Search)]
+        );
+        assert_eq!(
+            interactions("GET", &["Observation", "1"]),
+            [("Observation", Read)]
+        );
+        assert_eq!(
+            interactions("GET", &["Observation", "1", "_history", "2"]),
+            [("Observation", Read)]
+        );
+        assert_eq!(
+            interactions("GET", &["Patient", "1", "Observation"]),
+            [("Observation", Search)]
+        );
+        assert_eq!(
+            interactions("DELETE", &["Observation"]),
+            [("Observation", Delete), ("Observation", Search)]
+        );
+        assert_eq!(interactions("GET", &["_history"]), [("*", Search)]);
+        assert_eq!(
+            interactions("POST", &["Observation"]),
+            [("Observation", Create)]
+        );
+        assert_eq!(
+            interactions("PATCH", &["Observation", "1"]),
+            [("Observation", Update)]
+        );
+    }
+}

@@ -1,0 +1,94 @@
+//! `zdrav token`: prints a bearer token of the database's built-in issuer, which every server on
+//! the same `--database` accepts (the signing key lives in the database).
+
+use std::time::Duration;
+
+use zdrav_auth::{Role, TokenRequest};
+use zdrav_store::DynStore;
+
+/// What `zdrav token` was asked for.
+pub struct Args {
+    /// Subject.
+    pub sub: String,
+    /// Role name.
+    pub role: String,
+    /// `Patient/ID`.
+    pub patient: Option<String>,
+    /// `Practitioner/ID`.
+    pub practitioner: Option<String>,
+    /// `Organization/ID`.
+    pub org: Option<String>,
+    /// Scopes (default: the role's).
+    pub scope: Option<String>,
+    /// Lifetime, e.g. `1h`, `30m`, `3600s`, `7d`.
+    pub ttl: String,
+}
+
+/// Signs the token.
+pub async fn run(store: DynStore, a: Args) -> Result<String, String> {
+    let security = zdrav_server::auth::Security::open(&store).await?;
+    let req = TokenRequest {
+        sub: a.sub,
+        role: a.role.parse::<Role>()?,
+        scope: a.scope,
+        patient: a.patient.map(|r| id_of(&r, "Patient")).transpose()?,
+        practitioner: a
+            .practitioner
+            .map(|r| id_of(&r, "Practitioner"))
+            .transpose()?,
+        organization: a.org.map(|r| id_of(&r, "Organization")).transpose()?,
+        client_id: None,
+        ttl: parse_ttl(&a.ttl)?,
+    };
+    let (token, _) = security.issuer.issue(&req).map_err(|e| e.to_string())?;
+    Ok(token)
+}
+
+/// The id of `Type/ID` (or a bare id).
+fn id_of(reference: &str, rtype: &str) -> Result<String, String> {
+    let id = match reference.split_once('/') {
+        Some((t, id)) if t == rtype => id,
+        Some(_) => return Err(format!("'{reference}' must be {rtype}/ID")),
+        None => reference,
+    };
+    if zdrav_fhir::primitives::is_id(id) {
+        Ok(id.to_string())
+    } else {
+        Err(format!("'{id}' is not a valid {rtype} id"))
+    }
+}
+
+/// `90s`, `30m`, `1h`, `7d`, or plain seconds.
+fn parse_ttl(s: &str) -> Result<Duration, String> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("--ttl '{s}': write it like 90s, 30m, 1h or 7d"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("--ttl '{s}': the unit must be s, m, h or d")),
+    };
+    if secs == 0 || secs > 366 * 86_400 {
+        return Err(format!("--ttl '{s}': between 1 second and a year"));
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_and_references() {
+        assert_eq!(parse_ttl("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_ttl("90"), Ok(Duration::from_secs(90)));
+        assert!(parse_ttl("1w").is_err());
+        assert!(parse_ttl("0s").is_err());
+        assert_eq!(id_of("Patient/p-1", "Patient"), Ok("p-1".into()));
+        assert!(id_of("Practitioner/p-1", "Patient").is_err());
+        assert!(id_of("Patient/a b", "Patient").is_err());
+    }
+}
