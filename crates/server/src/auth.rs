@@ -34,6 +34,8 @@ pub struct Security {
     pub issuer: Issuer,
     /// Trusted keys.
     pub verifier: Verifier,
+    /// Clients and users of the built-in authorization server.
+    pub config: crate::smart::AuthConfig,
 }
 
 impl Security {
@@ -48,7 +50,11 @@ impl Security {
         let issuer = Issuer::new(key, BUILT_IN_ISSUER);
         let mut verifier = Verifier::default();
         verifier.trust_issuer(&issuer)?;
-        Ok(Security { issuer, verifier })
+        Ok(Security {
+            issuer,
+            verifier,
+            config: crate::smart::AuthConfig::default(),
+        })
     }
 
     /// The caller of a request, from its `Authorization: Bearer` header.

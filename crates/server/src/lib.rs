@@ -18,6 +18,7 @@ pub mod query;
 pub mod rest;
 pub mod routes;
 pub mod search;
+pub mod smart;
 pub mod validate_op;
 pub mod views;
 
@@ -101,10 +102,21 @@ pub fn app(ctx: Ctx) -> Router {
         .route("/fhir/", any(routes::handle))
         .route("/fhir/{*rest}", any(routes::handle))
         .with_state(ctx);
+    let root = state
+        .ctx
+        .base
+        .strip_suffix("/fhir")
+        .unwrap_or(&state.ctx.base)
+        .to_string();
+    let smart = match &state.ctx.security {
+        Some(sec) => smart::router(sec.clone(), sec.config.clone(), root),
+        None => Router::new(),
+    };
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics_text))
         .with_state(state)
+        .merge(smart)
         .merge(fhir)
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(

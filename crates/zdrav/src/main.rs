@@ -72,6 +72,9 @@ enum Cmd {
         /// Directory for $export files (default: zdrav-export beside a SQLite database file).
         #[arg(long)]
         export_dir: Option<PathBuf>,
+        /// Clients and users of the built-in SMART authorization server (JSON).
+        #[arg(long)]
+        auth_config: Option<PathBuf>,
     },
     /// Print a bearer token that a server on the same database accepts.
     Token {
@@ -192,6 +195,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             max_json_depth,
             strict_reference_targets,
             export_dir,
+            auth_config,
         } => {
             if no_auth && !listen.ip().is_loopback() {
                 return Err(format!(
@@ -211,8 +215,15 @@ async fn run(cli: Cli) -> Result<(), String> {
                 zdrav_server::context(store, base.trim_end_matches('/').to_string(), limits);
             ctx.validation.strict_reference_targets = strict_reference_targets;
             if !no_auth {
-                let security = zdrav_server::auth::Security::open(&ctx.store).await?;
+                let mut security = zdrav_server::auth::Security::open(&ctx.store).await?;
+                if let Some(path) = &auth_config {
+                    let text = std::fs::read_to_string(path)
+                        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                    security.config = zdrav_server::smart::AuthConfig::from_json(&text)?;
+                }
                 ctx.security = Some(Arc::new(security));
+            } else if auth_config.is_some() {
+                return Err("--auth-config needs authentication on: drop --no-auth".into());
             }
             export::serve_jobs(&mut ctx, &database, export_dir);
             if demo {
