@@ -54,10 +54,24 @@ pub fn check(ctx: &Ctx, m: &str, seg: &[&str]) -> Result<Reach, ApiError> {
     Ok(reach)
 }
 
+/// The refusal of a change to an AuditEvent: the trail is append-only. (A PUT may still create
+/// one under a new id; `rest::put_op` makes every AuditEvent write create-only, so a PUT onto
+/// an existing one fails in the store, race-free, with 409.)
+pub fn append_only() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "not-supported",
+        "AuditEvent is append-only: it cannot be updated or deleted",
+    )
+}
+
 /// Checks one entry of a batch or transaction (`method`, type) for an authenticated caller.
 /// Entries are not confined one by one yet, so a confined caller cannot post bundles.
 pub fn check_entry(ctx: &Ctx, method: &str, rtype: &str, has_id: bool) -> Result<(), ApiError> {
     use Interaction::*;
+    if rtype == "AuditEvent" && matches!(method, "PATCH" | "DELETE") {
+        return Err(append_only());
+    }
     let interaction = match (method, has_id) {
         ("POST", _) => Create,
         ("PUT" | "PATCH", _) => Update,
@@ -90,12 +104,12 @@ pub async fn confined(
         }
         ("GET" | "HEAD", [t, id]) => {
             let reply = rest::read(ctx, t, id, cond).await?;
-            visible(ctx, own, t, id, &reply)?;
+            visible(ctx, own, t, id, &reply).await?;
             crate::views::apply(ctx, reply, q)
         }
         ("GET" | "HEAD", [t, id, "_history", vid]) => {
             let reply = rest::vread(ctx, t, id, vid).await?;
-            visible(ctx, own, t, id, &reply)?;
+            visible(ctx, own, t, id, &reply).await?;
             crate::views::apply(ctx, reply, q)
         }
         ("GET" | "HEAD", [t]) | ("POST", [t, "_search"]) => {
@@ -162,14 +176,33 @@ pub async fn confined(
     }
 }
 
-/// 404 unless the resource in `reply` is within reach.
-fn visible(ctx: &Ctx, own: &str, rtype: &str, id: &str, reply: &Reply) -> Result<(), ApiError> {
+/// 404 unless the resource in `reply` is within reach; the refusal is audited, naming the
+/// patients whose data it was, so they can see the attempt.
+async fn visible(
+    ctx: &Ctx,
+    own: &str,
+    rtype: &str,
+    id: &str,
+    reply: &Reply,
+) -> Result<(), ApiError> {
     let resource = match &reply.payload {
         Payload::Raw(b) => serde_json::from_slice(b).unwrap_or(Value::Null),
         Payload::Json(v) => v.clone(),
         Payload::None => return Ok(()),
     };
     if reply.status.is_success() && !in_reach(ctx.defs, own, rtype, id, &resource) {
+        let event = crate::audit::Event {
+            action: "R",
+            subtype: "read",
+            outcome: "4",
+            outcome_desc: Some(format!("{rtype}/{id} is outside the caller's compartment")),
+            entities: vec![format!("{rtype}/{id}")],
+            patients: crate::audit::patients_of(ctx, &resource)
+                .into_iter()
+                .collect(),
+            query: None,
+        };
+        crate::audit::record(ctx, event).await;
         return Err(hidden(rtype, id));
     }
     Ok(())

@@ -5,6 +5,7 @@
 //! and the `zdrav load` command can run transactions without a socket.
 
 pub mod access;
+pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod bundle;
@@ -47,6 +48,8 @@ pub fn context(store: DynStore, base: String, limits: Limits) -> Ctx {
         )),
         security: None,
         caller: auth::Caller::Unrestricted,
+        audit: None,
+        client_address: None,
     }
 }
 

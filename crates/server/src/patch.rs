@@ -85,16 +85,14 @@ pub async fn patch(
                 }
                 e
             })?;
-        let res = ctx
-            .store
-            .commit(vec![put_op(
-                ctx,
-                rtype,
-                id,
-                patched,
-                Precondition::VersionIs(current.version),
-            )])
-            .await;
+        let op = put_op(
+            ctx,
+            rtype,
+            id,
+            patched,
+            Precondition::VersionIs(current.version),
+        );
+        let res = crate::audit::commit(ctx, vec![op], "patch").await;
         match res {
             Ok(mut ws) => {
                 let w = ws.pop().ok_or_else(|| {

@@ -31,6 +31,10 @@ pub struct Ctx {
     pub security: Option<std::sync::Arc<crate::auth::Security>>,
     /// Who the current request runs as (set per request).
     pub caller: crate::auth::Caller,
+    /// The writer of read and refusal audit events; `None` with `--no-auth`.
+    pub audit: Option<std::sync::Arc<crate::audit::Audit>>,
+    /// The client's network address (set per request), for audit.
+    pub client_address: Option<String>,
 }
 
 /// What `Prefer: return=` asked for.
@@ -288,6 +292,12 @@ pub fn put_op(
     precondition: Precondition,
 ) -> WriteOp {
     let index = zdrav_search::extract(ctx.defs, &resource);
+    // The audit trail is append-only: an AuditEvent can be created, never replaced.
+    let precondition = if rtype == "AuditEvent" {
+        Precondition::MustNotExist
+    } else {
+        precondition
+    };
     WriteOp::Put {
         rtype: rtype.to_string(),
         id: id.to_string(),
@@ -336,7 +346,15 @@ pub fn write_reply(w: &WriteResult, prefer: PreferReturn, warnings: &[Issue]) ->
 }
 
 async fn commit_one(ctx: &Ctx, op: WriteOp) -> Result<WriteResult, ApiError> {
-    let mut results = ctx.store.commit(vec![op]).await?;
+    let subtype = match &op {
+        WriteOp::Delete { .. } => "delete",
+        WriteOp::Put {
+            precondition: Precondition::MustNotExist,
+            ..
+        } => "create",
+        WriteOp::Put { .. } => "update",
+    };
+    let mut results = crate::audit::commit(ctx, vec![op], subtype).await?;
     results
         .pop()
         .ok_or_else(|| ApiError::internal("the store returned no result for a write"))

@@ -105,8 +105,12 @@ pub async fn handle(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
     body: Body,
 ) -> Response {
+    ctx.client_address = extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
     let segs = segments(uri.path());
     let seg: Vec<&str> = segs.iter().map(String::as_str).collect();
     // The CapabilityStatement is public: clients read it to learn how to authenticate.
@@ -141,7 +145,9 @@ pub async fn handle(
     };
     let pretty = query::first(&q, "_pretty") == Some("true");
     let head = method == Method::HEAD;
-    match dispatch(&ctx, &method, &uri, &headers, body, &q).await {
+    let answer = dispatch(&ctx, &method, &uri, &headers, body, &q).await;
+    crate::audit::after(&ctx, method.as_str(), &seg, uri.query(), &answer).await;
+    match answer {
         Ok(reply) => render(&ctx, reply, content_type, pretty, head),
         Err(e) => {
             let mut r = error_response(&e, content_type);
@@ -256,6 +262,9 @@ async fn dispatch(
             "not-supported",
             format!("{m} is not allowed on {path}"),
         ));
+    }
+    if seg.first() == Some(&"AuditEvent") && matches!(m, "PATCH" | "DELETE") {
+        return Err(crate::access::append_only());
     }
     let reach = crate::access::check(ctx, m, &seg)?;
     let cond = conditions(headers)?;

@@ -222,6 +222,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     security.config = zdrav_server::smart::AuthConfig::from_json(&text)?;
                 }
                 ctx.security = Some(Arc::new(security));
+                ctx.audit = Some(zdrav_server::audit::Audit::start(ctx.store.clone()));
             } else if auth_config.is_some() {
                 return Err("--auth-config needs authentication on: drop --no-auth".into());
             }
@@ -237,7 +238,8 @@ async fn run(cli: Cli) -> Result<(), String> {
                 "zdrav: FHIR API at {} (CapabilityStatement: {}/metadata)",
                 ctx.base, ctx.base
             );
-            axum::serve(listener, zdrav_server::app(ctx))
+            let app = zdrav_server::app(ctx).into_make_service_with_connect_info::<SocketAddr>();
+            axum::serve(listener, app)
                 .with_graceful_shutdown(async {
                     let _ = tokio::signal::ctrl_c().await;
                 })

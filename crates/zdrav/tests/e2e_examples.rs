@@ -433,7 +433,10 @@ fn official_examples_round_trip() {
             }
             continue;
         }
-        if status != 200 && status != 201 {
+        // The audit trail is append-only: the transaction above created the AuditEvent
+        // examples, and a second PUT is refused; what was stored is still compared below.
+        let append_only = e.rtype == "AuditEvent" && status == 409;
+        if status != 200 && status != 201 && !append_only {
             failures.push(format!("{}: {status} {}", e.name, r.text().unwrap()));
             continue;
         }
@@ -452,7 +455,10 @@ fn official_examples_round_trip() {
     }
     // 4. A client's meta.versionId and meta.lastUpdated are dropped without disturbing the order
     // of the other elements.
-    for e in examples.iter().filter(|e| invalid(&e.name).is_none()) {
+    for e in examples
+        .iter()
+        .filter(|e| invalid(&e.name).is_none() && e.rtype != "AuditEvent")
+    {
         let Some(id) = &e.id else { continue };
         let mut with_meta = Map::new();
         for (k, v) in e.resource.as_object().unwrap() {

@@ -290,7 +290,7 @@ pub(super) async fn transaction(
         entries = reqs.len(),
         "transaction prepared"
     );
-    let results = match ctx.store.commit(ops).await {
+    let results = match crate::audit::commit(ctx, ops, "transaction").await {
         Ok(r) => r,
         Err(e) => {
             let idx = match &e {

@@ -1,0 +1,357 @@
+//! The audit trail (IHE BALP style): an AuditEvent for every authenticated read, search and
+//! write of patient data and for every refused access. Writes carry their AuditEvent in the same
+//! store commit ([`commit`]), so a change is never stored without its record. Reads and refusals
+//! are queued to a background writer that commits them in batches ([`Audit`]): one commit per
+//! read would cost a write transaction per read. Each event names the patients whose data it
+//! touched as entities (`Patient/...`), which is what `AuditEvent?patient=` finds, so a citizen
+//! sees who looked at their record. AuditEvents cannot be updated or deleted through the API.
+//!
+//! Without authentication (`--no-auth`, the loader) nothing is audited: there is no one to name.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use zdrav_auth::Principal;
+use zdrav_store::{DynStore, Precondition, StoreError, WriteOp, WriteResult};
+
+use crate::auth::Caller;
+use crate::rest::Ctx;
+
+/// Events a batch commit takes at most.
+const BATCH: usize = 512;
+/// Events queued at most before readers wait for the writer (backpressure, never loss).
+const QUEUE: usize = 16_384;
+
+/// What happened, for one AuditEvent.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// `C`, `R`, `U`, `D` or `E` (execute: search, operations).
+    pub action: &'static str,
+    /// The RESTful interaction (`read`, `vread`, `search-type`, `create`, `transaction`, ...).
+    pub subtype: &'static str,
+    /// `0` success, `4` minor failure (refused), `8` serious failure.
+    pub outcome: &'static str,
+    /// Why it failed, if it did.
+    pub outcome_desc: Option<String>,
+    /// The resources read or written (`Type/id`).
+    pub entities: Vec<String>,
+    /// The patients whose data was touched (ids).
+    pub patients: BTreeSet<String>,
+    /// The query of a search (path and query string).
+    pub query: Option<String>,
+}
+
+/// The background writer of read and refusal events.
+pub struct Audit {
+    tx: mpsc::Sender<Value>,
+}
+
+impl Audit {
+    /// Starts the writer on `store`.
+    pub fn start(store: DynStore) -> Arc<Audit> {
+        let (tx, mut rx) = mpsc::channel::<Value>(QUEUE);
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(BATCH);
+            while rx.recv_many(&mut batch, BATCH).await > 0 {
+                let ops: Vec<WriteOp> = batch.drain(..).map(op).collect();
+                // One retry: a commit can fail on a busy database; losing audit is not an option
+                // we take quietly.
+                if let Err(e) = store.commit(ops.clone()).await {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    if let Err(e2) = store.commit(ops).await {
+                        tracing::error!(error = %e, retry = %e2, "audit events could not be stored");
+                    }
+                }
+            }
+        });
+        Arc::new(Audit { tx })
+    }
+
+    /// Queues an event for the background writer.
+    pub async fn record(&self, event: Value) {
+        if self.tx.send(event).await.is_err() {
+            tracing::error!("the audit writer has stopped; an audit event is lost");
+        }
+    }
+}
+
+fn op(event: Value) -> WriteOp {
+    let id = crate::rest::new_id();
+    let index = zdrav_search::extract(zdrav_fhir::r4(), &event);
+    WriteOp::Put {
+        rtype: "AuditEvent".into(),
+        id,
+        resource: event,
+        precondition: Precondition::MustNotExist,
+        index,
+    }
+}
+
+/// The AuditEvent resource for `event` by `who` from `address`.
+pub fn resource(who: &Principal, address: Option<&str>, event: &Event) -> Value {
+    let agent_who = match (&who.practitioner, &who.patient, who.role) {
+        (Some(p), _, _) => json!({"reference": format!("Practitioner/{p}")}),
+        (None, Some(p), zdrav_auth::Role::Citizen) => json!({"reference": format!("Patient/{p}")}),
+        _ => {
+            json!({"identifier": {"system": "urn:zdrav:sub", "value": who.sub}, "display": who.sub})
+        }
+    };
+    let mut agent = json!({
+        "type": {"coding": [{"system": "urn:zdrav:role", "code": who.role.as_str()}]},
+        "who": agent_who,
+        "altId": who.sub,
+        "requestor": true,
+    });
+    if let Some(org) = &who.organization {
+        agent["role"] = json!([{"coding": [{"system": "urn:zdrav:organization", "code": org}]}]);
+    }
+    if let Some(addr) = address {
+        agent["network"] = json!({"address": addr, "type": "2"});
+    }
+    let mut entities: Vec<Value> = event
+        .entities
+        .iter()
+        .map(|r| json!({"what": {"reference": r}, "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "2"}}))
+        .collect();
+    for p in &event.patients {
+        entities.push(json!({
+            "what": {"reference": format!("Patient/{p}")},
+            "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "1"},
+            "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1"}
+        }));
+    }
+    if let Some(q) = &event.query {
+        use base64::Engine;
+        entities.push(json!({
+            "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "2"},
+            "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "24"},
+            "query": base64::engine::general_purpose::STANDARD.encode(q.as_bytes())
+        }));
+    }
+    let mut ev = json!({
+        "resourceType": "AuditEvent",
+        "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest", "display": "RESTful Operation"},
+        "subtype": [{"system": "http://hl7.org/fhir/restful-interaction", "code": event.subtype}],
+        "action": event.action,
+        "recorded": zdrav_store::format_instant(chrono::Utc::now().timestamp_micros()),
+        "outcome": event.outcome,
+        "agent": [agent],
+        "source": {"observer": {"display": "zdrav"},
+                   "type": [{"system": "http://terminology.hl7.org/CodeSystem/security-source-type", "code": "4"}]},
+    });
+    if let Some(d) = &event.outcome_desc {
+        ev["outcomeDesc"] = Value::String(d.clone());
+    }
+    if !entities.is_empty() {
+        ev["entity"] = Value::Array(entities);
+    }
+    ev
+}
+
+/// Queues the event of a read, search or refusal, if the caller is authenticated.
+pub async fn record(ctx: &Ctx, event: Event) {
+    let (Caller::Principal(p), Some(audit)) = (&ctx.caller, &ctx.audit) else {
+        return;
+    };
+    audit
+        .record(resource(p, ctx.client_address.as_deref(), &event))
+        .await;
+}
+
+/// Commits `ops` with, for an authenticated caller, the AuditEvent of the write in the same
+/// transaction; returns the results of `ops` only.
+pub async fn commit(
+    ctx: &Ctx,
+    mut ops: Vec<WriteOp>,
+    subtype: &'static str,
+) -> Result<Vec<WriteResult>, StoreError> {
+    let Caller::Principal(p) = &ctx.caller else {
+        return ctx.store.commit(ops).await;
+    };
+    let mut event = Event {
+        action: "C",
+        subtype,
+        outcome: "0",
+        outcome_desc: None,
+        entities: Vec::new(),
+        patients: BTreeSet::new(),
+        query: None,
+    };
+    for o in &ops {
+        match o {
+            WriteOp::Put {
+                rtype, id, index, ..
+            } => {
+                event.entities.push(format!("{rtype}/{id}"));
+                if let Some(pat) = zdrav_search::patient_owner(rtype, id, index) {
+                    event.patients.insert(pat);
+                }
+            }
+            WriteOp::Delete { rtype, id, .. } => event.entities.push(format!("{rtype}/{id}")),
+        }
+    }
+    event.action = match (subtype, ops.first()) {
+        ("create", _) => "C",
+        ("delete", _) | (_, Some(WriteOp::Delete { .. })) if ops.len() == 1 => "D",
+        ("update" | "patch", _) => "U",
+        _ => "E",
+    };
+    let n = ops.len();
+    ops.push(op(resource(p, ctx.client_address.as_deref(), &event)));
+    let mut results = ctx.store.commit(ops).await?;
+    results.truncate(n);
+    Ok(results)
+}
+
+/// The patients whose data a resource holds: itself if a Patient, else its compartment owners.
+pub fn patients_of(ctx: &Ctx, resource: &Value) -> Vec<String> {
+    let rtype = resource
+        .get("resourceType")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if rtype == "Patient" {
+        return resource
+            .get("id")
+            .and_then(Value::as_str)
+            .map(|id| vec![id.to_string()])
+            .unwrap_or_default();
+    }
+    if !crate::export::engine::in_patient_compartment(ctx.defs, rtype) {
+        return Vec::new();
+    }
+    crate::export::engine::compartment_patients(ctx.defs, rtype, resource)
+}
+
+/// Records the read, search or refusal that a `/fhir` request (`m`, path segments, query)
+/// turned out to be, from its answer. Writes are recorded with their commit instead.
+pub async fn after(
+    ctx: &Ctx,
+    m: &str,
+    seg: &[&str],
+    query: Option<&str>,
+    answer: &Result<crate::rest::Reply, crate::error::ApiError>,
+) {
+    if !matches!(ctx.caller, Caller::Principal(_)) || ctx.audit.is_none() {
+        return;
+    }
+    let reads = matches!(m, "GET" | "HEAD") || seg.last() == Some(&"_search");
+    let path = seg.join("/");
+    let reply = match answer {
+        Err(e) if e.status == axum::http::StatusCode::FORBIDDEN => {
+            let event = Event {
+                action: if reads { "R" } else { "E" },
+                subtype: if reads { "read" } else { "operation" },
+                outcome: "4",
+                outcome_desc: e.issues.first().map(|i| i.diagnostics.clone()),
+                entities: Vec::new(),
+                patients: BTreeSet::new(),
+                query: Some(format!(
+                    "{m} {path}{}",
+                    query.map(|q| format!("?{q}")).unwrap_or_default()
+                )),
+            };
+            record(ctx, event).await;
+            return;
+        }
+        Err(_) => return,
+        Ok(r) if reads => r,
+        Ok(_) => return,
+    };
+    let (subtype, action, single) = match seg {
+        ["_history"] => ("history-system", "R", false),
+        [] | ["_search"] => ("search-system", "E", false),
+        [_, "_history"] => ("history-type", "R", false),
+        [_, "_search"] | [_] => ("search-type", "E", false),
+        [_, id] if !id.starts_with('$') => ("read", "R", true),
+        [_, _, "_history", _] => ("vread", "R", true),
+        [_, _, "_history"] => ("history-instance", "R", false),
+        _ => ("operation", "E", false),
+    };
+    let mut event = Event {
+        action,
+        subtype,
+        outcome: "0",
+        outcome_desc: None,
+        entities: Vec::new(),
+        patients: BTreeSet::new(),
+        query: None,
+    };
+    let body: Option<Value> = match &reply.payload {
+        crate::rest::Payload::Raw(b) => serde_json::from_slice(b).ok(),
+        crate::rest::Payload::Json(v) => Some(v.clone()),
+        crate::rest::Payload::None => None,
+    };
+    let Some(body) = body else { return };
+    if single {
+        if let (Some(t), Some(id)) = (
+            body.get("resourceType").and_then(Value::as_str),
+            body.get("id").and_then(Value::as_str),
+        ) {
+            event.entities.push(format!("{t}/{id}"));
+        }
+        event.patients.extend(patients_of(ctx, &body));
+    } else {
+        event.query = Some(format!(
+            "{path}{}",
+            query.map(|q| format!("?{q}")).unwrap_or_default()
+        ));
+        for e in body
+            .get("entry")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(r) = e.get("resource") {
+                event.patients.extend(patients_of(ctx, r));
+            }
+        }
+    }
+    // Reads of data that belongs to no patient (an Organization, the CapabilityStatement) are
+    // not patient data; BALP records access to patient data.
+    if !event.patients.is_empty() {
+        record(ctx, event).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_valid_audit_events_indexed_by_patient() {
+        let defs = zdrav_fhir::r4();
+        let who = Principal {
+            sub: "dr-1".into(),
+            role: zdrav_auth::Role::Practitioner,
+            scopes: zdrav_auth::Scopes::default(),
+            patient: None,
+            practitioner: Some("pr1".into()),
+            organization: Some("org1".into()),
+            client_id: None,
+            token_id: "t".into(),
+        };
+        let event = Event {
+            action: "E",
+            subtype: "search-type",
+            outcome: "0",
+            outcome_desc: None,
+            entities: vec!["Observation/o1".into()],
+            patients: BTreeSet::from(["p1".to_string(), "p2".to_string()]),
+            query: Some("Observation?code=x".into()),
+        };
+        let mut ev = resource(&who, Some("127.0.0.1"), &event);
+        ev["id"] = json!("a1");
+        let outcome = zdrav_fhir::validate(defs, &ev);
+        assert!(outcome.is_valid(), "{:?}", outcome.issues);
+        let rows = zdrav_search::extract(defs, &ev);
+        let patients: Vec<String> = rows
+            .iter()
+            .filter(|r| r.param == "patient")
+            .map(|r| format!("{:?}", r.value))
+            .collect();
+        assert_eq!(patients.len(), 2, "{patients:?}");
+    }
+}
