@@ -13,6 +13,7 @@ pub mod capability;
 pub mod error;
 pub mod export;
 pub mod history;
+pub mod limits;
 pub mod metrics;
 pub mod patch;
 pub mod query;
@@ -50,6 +51,7 @@ pub fn context(store: DynStore, base: String, limits: Limits) -> Ctx {
         caller: auth::Caller::Unrestricted,
         audit: None,
         client_address: None,
+        rate_limit: None,
     }
 }
 
@@ -126,6 +128,7 @@ pub fn app(ctx: Ctx) -> Router {
             metrics,
             metrics::track,
         ))
+        .layer(axum::middleware::from_fn(limits::security_headers))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {
                 routes::error_response(

@@ -35,6 +35,8 @@ pub struct Ctx {
     pub audit: Option<std::sync::Arc<crate::audit::Audit>>,
     /// The client's network address (set per request), for audit.
     pub client_address: Option<String>,
+    /// Per-client rate limits; `None` for none.
+    pub rate_limit: Option<std::sync::Arc<crate::limits::RateLimiter>>,
 }
 
 /// What `Prefer: return=` asked for.

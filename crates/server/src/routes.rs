@@ -118,6 +118,15 @@ pub async fn handle(
         match sec.authenticate(&headers) {
             Ok(p) => ctx.caller = crate::auth::Caller::Principal(std::sync::Arc::new(p)),
             Err(e) => {
+                // Failed sign-ins count against the address, so guessing is throttled too.
+                if let Some(limiter) = &ctx.rate_limit {
+                    let ip = ctx.client_address.as_deref().unwrap_or("?");
+                    if let Err(e) = limiter.take(&format!("ip:{ip}")) {
+                        let mut r = error_response(&e, "application/fhir+json");
+                        crate::limits::retry_after(&mut r);
+                        return r;
+                    }
+                }
                 let mut r = error_response(&e, "application/fhir+json");
                 if e.status == StatusCode::UNAUTHORIZED {
                     r.headers_mut().insert(
@@ -127,6 +136,19 @@ pub async fn handle(
                 }
                 return r;
             }
+        }
+    }
+    if let Some(limiter) = &ctx.rate_limit {
+        let client = match &ctx.caller {
+            crate::auth::Caller::Principal(p) => format!("sub:{}", p.sub),
+            crate::auth::Caller::Unrestricted => {
+                format!("ip:{}", ctx.client_address.as_deref().unwrap_or("?"))
+            }
+        };
+        if let Err(e) = limiter.take(&client) {
+            let mut r = error_response(&e, "application/fhir+json");
+            crate::limits::retry_after(&mut r);
+            return r;
         }
     }
     if crate::export::http::owns(&seg) {

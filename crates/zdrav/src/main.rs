@@ -75,6 +75,16 @@ enum Cmd {
         /// Clients and users of the built-in SMART authorization server (JSON).
         #[arg(long)]
         auth_config: Option<PathBuf>,
+        /// Requests per second per client (token subject, or address before sign-in), bursts
+        /// of twice that; 0 turns limits off. Default: 100 with authentication, off without.
+        #[arg(long)]
+        rate_limit: Option<u32>,
+        /// Also trust tokens of this external issuer (its `iss`), with keys from --jwks-file.
+        #[arg(long, requires = "jwks_file")]
+        issuer: Option<String>,
+        /// The external issuer's JWKS (a file, e.g. fetched from Keycloak's certs endpoint).
+        #[arg(long, requires = "issuer")]
+        jwks_file: Option<PathBuf>,
     },
     /// Print a bearer token that a server on the same database accepts.
     Token {
@@ -196,6 +206,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             strict_reference_targets,
             export_dir,
             auth_config,
+            rate_limit,
+            issuer,
+            jwks_file,
         } => {
             if no_auth && !listen.ip().is_loopback() {
                 return Err(format!(
@@ -221,10 +234,30 @@ async fn run(cli: Cli) -> Result<(), String> {
                         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
                     security.config = zdrav_server::smart::AuthConfig::from_json(&text)?;
                 }
+                if let (Some(iss), Some(path)) = (&issuer, &jwks_file) {
+                    let text = std::fs::read_to_string(path)
+                        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                    let jwks: serde_json::Value = serde_json::from_str(&text)
+                        .map_err(|e| format!("{}: {e}", path.display()))?;
+                    let n = security.verifier.trust_jwks(iss, &jwks)?;
+                    if n == 0 {
+                        return Err(format!(
+                            "{} has no RS256 or ES256 (P-256) key with a kid",
+                            path.display()
+                        ));
+                    }
+                    tracing::info!(issuer = %iss, keys = n, "trusting an external issuer");
+                }
                 ctx.security = Some(Arc::new(security));
                 ctx.audit = Some(zdrav_server::audit::Audit::start(ctx.store.clone()));
-            } else if auth_config.is_some() {
-                return Err("--auth-config needs authentication on: drop --no-auth".into());
+            } else if auth_config.is_some() || issuer.is_some() {
+                return Err(
+                    "--auth-config and --issuer need authentication on: drop --no-auth".into(),
+                );
+            }
+            let rate = rate_limit.unwrap_or(if no_auth { 0 } else { 100 });
+            if rate > 0 {
+                ctx.rate_limit = Some(Arc::new(zdrav_server::limits::RateLimiter::new(rate)));
             }
             export::serve_jobs(&mut ctx, &database, export_dir);
             if demo {

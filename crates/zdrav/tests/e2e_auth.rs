@@ -509,3 +509,86 @@ fn url_params(q: &str) -> std::collections::HashMap<String, String> {
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
 }
+
+/// Security headers on every response, per-client rate limits with 429, and tokens of an
+/// external issuer trusted through its JWKS.
+#[test]
+fn headers_rate_limits_and_external_issuers() {
+    // The "external identity provider" is another database's built-in issuer: its JWKS is
+    // served at /auth/jwks and its tokens are signed with a key this server does not hold.
+    let idp = Server::start_with(&["--with-auth"]);
+    let jwks = idp
+        .client
+        .get(format!("{}/auth/jwks", idp.root))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let jwks_file = dir.path().join("jwks.json");
+    std::fs::write(&jwks_file, jwks).unwrap();
+    let jf = jwks_file.display().to_string();
+    let s = Server::start_with(&[
+        "--with-auth",
+        "--rate-limit",
+        "5",
+        "--issuer",
+        "urn:zdrav:issuer",
+        "--jwks-file",
+        &jf,
+    ]);
+    let external = idp.token(&[
+        "--sub",
+        "kc-user",
+        "--role",
+        "system",
+        "--scope",
+        "system/*.rs",
+    ]);
+    let r = send(&s, "GET", "Patient", Some(&external), None);
+    for (h, v) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+    ] {
+        assert_eq!(r.headers()[h].to_str().unwrap(), v, "{h}");
+    }
+    assert!(r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
+    expect(r, 200);
+
+    // 5 per second, bursts of 10: a quick run of 20 is cut off with 429 and Retry-After.
+    let local = s.token(&["--sub", "busy", "--role", "system"]);
+    let statuses: Vec<u16> = (0..20)
+        .map(|_| {
+            send(&s, "GET", "Patient", Some(&local), None)
+                .status()
+                .as_u16()
+        })
+        .collect();
+    assert!(
+        statuses.iter().filter(|c| **c == 200).count() >= 9,
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&429), "{statuses:?}");
+    let r = send(&s, "GET", "Patient", Some(&local), None);
+    assert_eq!(r.headers()["retry-after"].to_str().unwrap(), "1");
+    assert_eq!(refused(r, 429), "throttled");
+    // Another client has its own budget.
+    let other = s.token(&["--sub", "calm", "--role", "system"]);
+    expect(send(&s, "GET", "Patient", Some(&other), None), 200);
+    // Guessing tokens from one address is throttled too.
+    let guesses: Vec<u16> = (0..20)
+        .map(|_| {
+            send(&s, "GET", "Patient", Some("x.y.z"), None)
+                .status()
+                .as_u16()
+        })
+        .collect();
+    assert!(
+        guesses.contains(&401) && guesses.contains(&429),
+        "{guesses:?}"
+    );
+}
