@@ -3,6 +3,7 @@
 
 mod export;
 mod load;
+mod tls;
 mod token;
 
 // glibc malloc dominated ingest profiles (~15% of CPU in malloc/free/consolidate) and kept
@@ -85,6 +86,12 @@ enum Cmd {
         /// The external issuer's JWKS (a file, e.g. fetched from Keycloak's certs endpoint).
         #[arg(long, requires = "issuer")]
         jwks_file: Option<PathBuf>,
+        /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Print a bearer token that a server on the same database accepts.
     Token {
@@ -209,6 +216,8 @@ async fn run(cli: Cli) -> Result<(), String> {
             rate_limit,
             issuer,
             jwks_file,
+            tls_cert,
+            tls_key,
         } => {
             if no_auth && !listen.ip().is_loopback() {
                 return Err(format!(
@@ -223,7 +232,13 @@ async fn run(cli: Cli) -> Result<(), String> {
                 max_json_depth,
                 ..Limits::default()
             };
-            let base = base_url.unwrap_or_else(|| format!("http://{listen}/fhir"));
+            // Read the certificate before anything else, so a bad one fails at once.
+            let tls = match (&tls_cert, &tls_key) {
+                (Some(c), Some(k)) => Some(tls::acceptor(c, k)?),
+                _ => None,
+            };
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            let base = base_url.unwrap_or_else(|| format!("{scheme}://{listen}/fhir"));
             let mut ctx =
                 zdrav_server::context(store, base.trim_end_matches('/').to_string(), limits);
             ctx.validation.strict_reference_targets = strict_reference_targets;
@@ -271,6 +286,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                 "zdrav: FHIR API at {} (CapabilityStatement: {}/metadata)",
                 ctx.base, ctx.base
             );
+            if let Some(acceptor) = tls {
+                return tls::serve(listener, zdrav_server::app(ctx), acceptor).await;
+            }
             let app = zdrav_server::app(ctx).into_make_service_with_connect_info::<SocketAddr>();
             axum::serve(listener, app)
                 .with_graceful_shutdown(async {

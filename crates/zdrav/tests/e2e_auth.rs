@@ -592,3 +592,113 @@ fn headers_rate_limits_and_external_issuers() {
         "{guesses:?}"
     );
 }
+
+/// HTTPS with a certificate and key: the API answers over TLS (with HSTS), plain HTTP on the
+/// same port does not. The certificate comes from `openssl`, the client is `curl`.
+#[test]
+fn serves_https_with_a_configured_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .args([
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .output();
+    let Ok(made) = made else {
+        eprintln!("SKIPPED: openssl is not installed");
+        return;
+    };
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let port = common::free_port();
+    let db = dir.path().join("tls.db");
+    let mut child = std::process::Command::new(common::bin())
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--database",
+        ])
+        .arg(format!("sqlite://{}", db.display()))
+        .arg("--tls-cert")
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let curl = |args: &[&str]| {
+        std::process::Command::new("curl")
+            .args(["-sk", "--max-time", "5"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let base = format!("https://127.0.0.1:{port}");
+    let mut up = false;
+    for _ in 0..200 {
+        if curl(&[&format!("{base}/health")]).status.success() {
+            up = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let token = std::process::Command::new(common::bin())
+        .args(["token", "--sub", "t", "--role", "system", "--database"])
+        .arg(format!("sqlite://{}", db.display()))
+        .output()
+        .unwrap();
+    let token = String::from_utf8(token.stdout).unwrap().trim().to_string();
+    let headers = curl(&[
+        "-D",
+        "-",
+        "-o",
+        "/dev/null",
+        &format!("{base}/fhir/Patient"),
+    ]);
+    let authed = curl(&[
+        "-w",
+        "%{http_code}",
+        "-o",
+        "/dev/null",
+        "-H",
+        &format!("Authorization: Bearer {token}"),
+        &format!("{base}/fhir/Patient"),
+    ]);
+    let plain = curl(&[&format!("http://127.0.0.1:{port}/health")]);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(up, "the HTTPS server did not come up");
+    let headers = String::from_utf8_lossy(&headers.stdout).to_lowercase();
+    assert!(headers.starts_with("http/1.1 401"), "{headers}");
+    assert!(
+        headers.contains("strict-transport-security: max-age=31536000"),
+        "{headers}"
+    );
+    assert_eq!(String::from_utf8_lossy(&authed.stdout), "200");
+    assert!(
+        !plain.status.success() || plain.stdout.is_empty(),
+        "plain HTTP was answered"
+    );
+}
