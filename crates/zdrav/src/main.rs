@@ -182,6 +182,10 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Idle blocking threads (store work) end after a second instead of ten: a thread that
+        // ran a large commit and then idles keeps the memory freed into its allocator heap
+        // until it ends (measured: 405 MB instead of 170 MB resident at 570k resources).
+        .thread_keep_alive(std::time::Duration::from_secs(1))
         .build()
     {
         Ok(rt) => rt,
