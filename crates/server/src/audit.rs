@@ -44,6 +44,21 @@ pub struct Event {
     pub query: Option<String>,
 }
 
+impl Event {
+    /// A successful event touching nothing yet.
+    pub fn new(action: &'static str, subtype: &'static str) -> Event {
+        Event {
+            action,
+            subtype,
+            outcome: "0",
+            outcome_desc: None,
+            entities: Vec::new(),
+            patients: BTreeSet::new(),
+            query: None,
+        }
+    }
+}
+
 /// The background writer of read and refusal events.
 pub struct Audit {
     tx: mpsc::Sender<Value>,
@@ -171,15 +186,7 @@ pub async fn commit(
     let Caller::Principal(p) = &ctx.caller else {
         return ctx.store.commit(ops).await;
     };
-    let mut event = Event {
-        action: "C",
-        subtype,
-        outcome: "0",
-        outcome_desc: None,
-        entities: Vec::new(),
-        patients: BTreeSet::new(),
-        query: None,
-    };
+    let mut event = Event::new("C", subtype);
     for o in &ops {
         match o {
             WriteOp::Put {
@@ -270,15 +277,7 @@ pub async fn after(
         [_, _, "_history"] => ("history-instance", "R", false),
         _ => ("operation", "E", false),
     };
-    let mut event = Event {
-        action,
-        subtype,
-        outcome: "0",
-        outcome_desc: None,
-        entities: Vec::new(),
-        patients: BTreeSet::new(),
-        query: None,
-    };
+    let mut event = Event::new(action, subtype);
     let body: Option<Value> = match &reply.payload {
         crate::rest::Payload::Raw(b) => serde_json::from_slice(b).ok(),
         crate::rest::Payload::Json(v) => Some(v.clone()),

@@ -98,27 +98,8 @@ enum Cmd {
         /// Database: sqlite://PATH or postgres://URL (the signing key lives there).
         #[arg(long, default_value = "sqlite://zdrav.db")]
         database: String,
-        /// Subject (user or client id).
-        #[arg(long)]
-        sub: String,
-        /// citizen, practitioner, registrar, org-admin, regional, regulator, device or system.
-        #[arg(long)]
-        role: String,
-        /// The patient in context: Patient/ID (citizens and devices need one).
-        #[arg(long)]
-        patient: Option<String>,
-        /// The practitioner the user is: Practitioner/ID.
-        #[arg(long)]
-        practitioner: Option<String>,
-        /// The organisation the user acts for: Organization/ID.
-        #[arg(long)]
-        org: Option<String>,
-        /// SMART scopes, space-separated (default: the role's).
-        #[arg(long)]
-        scope: Option<String>,
-        /// Lifetime: 90s, 30m, 1h, 7d.
-        #[arg(long, default_value = "1h")]
-        ttl: String,
+        #[command(flatten)]
+        args: token::Args,
     },
     /// Bulk-load transaction/batch Bundles (.json) and NDJSON (.ndjson), gzip too (.gz).
     Load {
@@ -318,26 +299,8 @@ async fn run(cli: Cli) -> Result<(), String> {
             )
             .await
         }
-        Cmd::Token {
-            database,
-            sub,
-            role,
-            patient,
-            practitioner,
-            org,
-            scope,
-            ttl,
-        } => {
+        Cmd::Token { database, args } => {
             let store = open_store(&database).await?;
-            let args = token::Args {
-                sub,
-                role,
-                patient,
-                practitioner,
-                org,
-                scope,
-                ttl,
-            };
             println!("{}", token::run(store, args).await?);
             Ok(())
         }

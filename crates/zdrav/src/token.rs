@@ -7,20 +7,28 @@ use zdrav_auth::{Role, TokenRequest};
 use zdrav_store::DynStore;
 
 /// What `zdrav token` was asked for.
+#[derive(clap::Args)]
 pub struct Args {
-    /// Subject.
+    /// Subject (user or client id).
+    #[arg(long)]
     pub sub: String,
-    /// Role name.
+    /// citizen, practitioner, registrar, org-admin, regional, regulator, device or system.
+    #[arg(long)]
     pub role: String,
-    /// `Patient/ID`.
+    /// The patient in context: Patient/ID (citizens and devices need one).
+    #[arg(long)]
     pub patient: Option<String>,
-    /// `Practitioner/ID`.
+    /// The practitioner the user is: Practitioner/ID.
+    #[arg(long)]
     pub practitioner: Option<String>,
-    /// `Organization/ID`.
+    /// The organisation the user acts for: Organization/ID.
+    #[arg(long)]
     pub org: Option<String>,
-    /// Scopes (default: the role's).
+    /// SMART scopes, space-separated (default: the role's).
+    #[arg(long)]
     pub scope: Option<String>,
-    /// Lifetime, e.g. `1h`, `30m`, `3600s`, `7d`.
+    /// Lifetime: 90s, 30m, 1h, 7d.
+    #[arg(long, default_value = "1h")]
     pub ttl: String,
 }
 

@@ -10,16 +10,7 @@ use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 fn send(s: &Server, method: &str, path: &str, token: &str, body: Option<&Value>) -> Response {
-    let mut r = s
-        .client
-        .request(method.parse().unwrap(), s.url(path))
-        .bearer_auth(token);
-    if let Some(b) = body {
-        r = r
-            .header("content-type", "application/fhir+json")
-            .body(b.to_string());
-    }
-    r.send().unwrap()
+    s.call(method, path, Some(token), body)
 }
 
 fn total(s: &Server, token: &str, query: &str) -> u64 {

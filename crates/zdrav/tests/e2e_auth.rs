@@ -15,16 +15,7 @@ fn send(
     token: Option<&str>,
     body: Option<&Value>,
 ) -> Response {
-    let mut r = s.client.request(method.parse().unwrap(), s.url(path));
-    if let Some(t) = token {
-        r = r.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        r = r
-            .header("content-type", "application/fhir+json")
-            .body(b.to_string());
-    }
-    r.send().unwrap()
+    s.call(method, path, token, body)
 }
 
 /// Asserts an OperationOutcome with `status`; returns its first issue's code.
