@@ -378,4 +378,7 @@ pub struct SearchQuery {
     /// number, so resources created while a client pages do not shift its pages; `None` on the
     /// first page (the store answers with the sequence number to use).
     pub snapshot: Option<i64>,
+    /// Access control: only resources whose patient-compartment owner is one of these patients
+    /// (ids), or that belong to no patient, are matched or included. `None`: no restriction.
+    pub patients: Option<Vec<String>>,
 }

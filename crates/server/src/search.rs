@@ -352,6 +352,7 @@ pub async fn everything(
                 }],
                 revinclude: Vec::new(),
                 snapshot: None,
+                patients: None,
             })
             .await?;
         for r in page.matches.into_iter().chain(page.included) {

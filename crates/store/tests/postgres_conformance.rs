@@ -260,6 +260,7 @@ async fn nul_in_index_values_and_queries() {
             include: Vec::new(),
             revinclude: Vec::new(),
             snapshot: None,
+            patients: None,
         };
         let page = store.search(&q).await.unwrap();
         assert_eq!(page.matches.len(), hits, "{modifier:?} {value:?}");

@@ -205,6 +205,7 @@ fn query(conditions: Vec<Condition>) -> SearchQuery {
         include: Vec::new(),
         revinclude: Vec::new(),
         snapshot: None,
+        patients: None,
     }
 }
 

@@ -79,6 +79,7 @@ pub fn parse_query(
         include: Vec::new(),
         revinclude: Vec::new(),
         snapshot: None,
+        patients: None,
     };
     let (mut summary, mut elements) = (None, None);
     for (key, value) in params {

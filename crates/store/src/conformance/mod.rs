@@ -7,6 +7,7 @@
 mod history;
 mod scan;
 mod search;
+mod search_access;
 mod search_links;
 mod search_paging;
 mod search_values;
@@ -15,6 +16,7 @@ mod writes;
 pub use history::*;
 pub use scan::*;
 pub use search::{search_date, search_string, search_token};
+pub use search_access::*;
 pub use search_links::*;
 pub use search_paging::*;
 pub use search_values::*;
@@ -62,7 +64,8 @@ macro_rules! conformance_cases {
             search_paging,
             search_after_updates,
             scan_pages,
-            settings_first_value_wins
+            settings_first_value_wins,
+            search_restricted_to_patients
         );
     };
 }

@@ -110,6 +110,7 @@ pub(super) fn query(types: &[&str], conditions: Vec<Condition>) -> SearchQuery {
         include: Vec::new(),
         revinclude: Vec::new(),
         snapshot: None,
+        patients: None,
     }
 }
 

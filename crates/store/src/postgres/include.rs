@@ -29,7 +29,7 @@ pub(super) async fn run(
     if q.include.is_empty() && q.revinclude.is_empty() {
         return Ok(Vec::new());
     }
-    let mut found = Collector::new(matches);
+    let mut found = Collector::new(matches, q);
     let mut frontier: Vec<Hit> = matches.to_vec();
     for round in 0..=MAX_ROUNDS {
         let (forward, reverse) = round_includes(q, round);

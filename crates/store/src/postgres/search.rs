@@ -26,6 +26,7 @@ pub(super) fn hit(row: &Row, at: usize) -> Result<Hit, Error> {
         version: row.try_get(at + 3)?,
         last_updated: row.try_get(at + 4)?,
         seq: row.try_get(at + 5)?,
+        pat: row.try_get(at + 6)?,
     })
 }
 

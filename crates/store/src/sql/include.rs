@@ -43,24 +43,35 @@ pub(crate) fn follows(
     })
 }
 
-/// The included resources so far: each once, none of them a match, in the order found.
+/// The included resources so far: each once, none of them a match, in the order found, and
+/// only those the query's patient restriction lets through.
 pub(crate) struct Collector {
     seen: HashSet<i64>,
+    allowed: Option<HashSet<String>>,
     pub(crate) out: Vec<Hit>,
 }
 
 impl Collector {
     /// Starts with the page's matches marked as seen.
-    pub(crate) fn new(matches: &[Hit]) -> Collector {
+    pub(crate) fn new(matches: &[Hit], q: &SearchQuery) -> Collector {
         Collector {
             seen: matches.iter().map(|h| h.rk).collect(),
+            allowed: q.patients.as_ref().map(|p| p.iter().cloned().collect()),
             out: Vec::new(),
         }
     }
 
-    /// Adds `hit` unless already seen.
+    /// Adds `hit` unless already seen or owned by a patient outside the restriction. (Refused
+    /// hits are still marked seen, and `:iterate` does not walk on from them.)
     pub(crate) fn add(&mut self, hit: Hit) {
-        if self.seen.insert(hit.rk) {
+        if !self.seen.insert(hit.rk) {
+            return;
+        }
+        let refused = match (&self.allowed, &hit.pat) {
+            (Some(allowed), Some(pat)) => !allowed.contains(pat),
+            _ => false,
+        };
+        if !refused {
             self.out.push(hit);
         }
     }

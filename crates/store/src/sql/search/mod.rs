@@ -25,10 +25,12 @@ pub(crate) struct Hit {
     pub(crate) version: i64,
     pub(crate) last_updated: i64,
     pub(crate) seq: i64,
+    /// The patient-compartment owner.
+    pub(crate) pat: Option<String>,
 }
 
 /// The columns a [`Hit`] is read from, in field order, over the alias `a`.
-pub(crate) const HIT_COLUMNS: &str = "a.rk, a.rtype, a.id, a.version, a.last_updated, a.seq";
+pub(crate) const HIT_COLUMNS: &str = "a.rk, a.rtype, a.id, a.version, a.last_updated, a.seq, a.pat";
 
 /// The WHERE clause over `current a`: live, created within the snapshot, of the types, and
 /// meeting every condition.
@@ -44,6 +46,15 @@ pub(crate) fn filter(
     if !q.types.is_empty() {
         sql.push(" AND a.rtype IN (");
         sql.list(&q.types);
+        sql.push(")");
+    }
+    if let Some(patients) = &q.patients {
+        sql.push(" AND (a.pat IS NULL");
+        if !patients.is_empty() {
+            sql.push(" OR a.pat IN (");
+            sql.list(patients);
+            sql.push(")");
+        }
         sql.push(")");
     }
     for c in &q.conditions {

@@ -15,7 +15,7 @@ pub(super) fn run(conn: &Connection, q: &SearchQuery, matches: &[Hit]) -> Result
     if q.include.is_empty() && q.revinclude.is_empty() {
         return Ok(Vec::new());
     }
-    let mut found = Collector::new(matches);
+    let mut found = Collector::new(matches, q);
     let mut frontier: Vec<Hit> = matches.to_vec();
     for round in 0..=MAX_ROUNDS {
         let (forward, reverse) = round_includes(q, round);

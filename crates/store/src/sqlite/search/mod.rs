@@ -22,6 +22,7 @@ fn hit(row: &rusqlite::Row<'_>) -> rusqlite::Result<Hit> {
         version: row.get(3)?,
         last_updated: row.get(4)?,
         seq: row.get(5)?,
+        pat: row.get(6)?,
     })
 }
 

@@ -14,6 +14,8 @@ fn schema() -> Connection {
     let conn = Connection::open_in_memory().unwrap();
     conn.execute_batch(crate::sqlite::schema::V1).unwrap();
     conn.execute_batch(crate::sqlite::schema::V2).unwrap();
+    conn.execute_batch(crate::sqlite::schema::V3).unwrap();
+    conn.execute_batch(crate::sqlite::schema::V4).unwrap();
     conn
 }
 
@@ -42,6 +44,7 @@ fn q(types: &[&str], conditions: Vec<Condition>) -> SearchQuery {
         include: Vec::<Include>::new(),
         revinclude: Vec::new(),
         snapshot: None,
+        patients: None,
     }
 }
 
