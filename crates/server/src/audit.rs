@@ -186,7 +186,14 @@ pub async fn commit(
     let Caller::Principal(p) = &ctx.caller else {
         return ctx.store.commit(ops).await;
     };
-    let mut event = Event::new("C", subtype);
+    // Interaction codes map to BALP actions; a transaction or batch is an execute.
+    let action = match subtype {
+        "create" => "C",
+        "update" | "patch" => "U",
+        "delete" => "D",
+        _ => "E",
+    };
+    let mut event = Event::new(action, subtype);
     for o in &ops {
         match o {
             WriteOp::Put {
@@ -200,12 +207,6 @@ pub async fn commit(
             WriteOp::Delete { rtype, id, .. } => event.entities.push(format!("{rtype}/{id}")),
         }
     }
-    event.action = match (subtype, ops.first()) {
-        ("create", _) => "C",
-        ("delete", _) | (_, Some(WriteOp::Delete { .. })) if ops.len() == 1 => "D",
-        ("update" | "patch", _) => "U",
-        _ => "E",
-    };
     let n = ops.len();
     ops.push(op(resource(p, ctx.client_address.as_deref(), &event)));
     let mut results = ctx.store.commit(ops).await?;

@@ -71,14 +71,6 @@ impl RateLimiter {
     }
 }
 
-/// The seconds to put in `Retry-After` for a 429.
-pub fn retry_after(r: &mut Response) {
-    if r.status() == StatusCode::TOO_MANY_REQUESTS {
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    }
-}
-
 /// Adds the security headers every response carries: no MIME sniffing, no framing, no
 /// referrer, a restrictive content security policy (the sign-in page has inline styles only),
 /// and HSTS when served over TLS.

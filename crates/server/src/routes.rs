@@ -114,42 +114,26 @@ pub async fn handle(
     let segs = segments(uri.path());
     let seg: Vec<&str> = segs.iter().map(String::as_str).collect();
     // The CapabilityStatement is public: clients read it to learn how to authenticate.
+    let mut refused = None;
     if let (Some(sec), false) = (ctx.security.clone(), seg == ["metadata"]) {
         match sec.authenticate(&headers) {
             Ok(p) => ctx.caller = crate::auth::Caller::Principal(std::sync::Arc::new(p)),
-            Err(e) => {
-                // Failed sign-ins count against the address, so guessing is throttled too.
-                if let Some(limiter) = &ctx.rate_limit {
-                    let ip = ctx.client_address.as_deref().unwrap_or("?");
-                    if let Err(e) = limiter.take(&format!("ip:{ip}")) {
-                        let mut r = error_response(&e, "application/fhir+json");
-                        crate::limits::retry_after(&mut r);
-                        return r;
-                    }
-                }
-                let mut r = error_response(&e, "application/fhir+json");
-                if e.status == StatusCode::UNAUTHORIZED {
-                    r.headers_mut().insert(
-                        header::WWW_AUTHENTICATE,
-                        HeaderValue::from_static("Bearer realm=\"zdrav\""),
-                    );
-                }
-                return r;
-            }
+            Err(e) => refused = Some(e),
         }
     }
-    if let Some(limiter) = &ctx.rate_limit {
-        let client = match &ctx.caller {
-            crate::auth::Caller::Principal(p) => format!("sub:{}", p.sub),
-            crate::auth::Caller::Unrestricted => {
-                format!("ip:{}", ctx.client_address.as_deref().unwrap_or("?"))
-            }
-        };
-        if let Err(e) = limiter.take(&client) {
-            let mut r = error_response(&e, "application/fhir+json");
-            crate::limits::retry_after(&mut r);
-            return r;
+    // Before the 401: failed sign-ins count against the address, so guessing is throttled too.
+    if let Some(r) = throttled(&ctx) {
+        return r;
+    }
+    if let Some(e) = refused {
+        let mut r = error_response(&e, "application/fhir+json");
+        if e.status == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"zdrav\""),
+            );
         }
+        return r;
     }
     if crate::export::http::owns(&seg) {
         if let Err(e) = crate::access::check(&ctx, "GET", &[]).and_then(|reach| match reach {
@@ -185,6 +169,23 @@ pub async fn handle(
             r
         }
     }
+}
+
+/// The 429 (with `Retry-After`) when the caller, by token subject or else by address, has
+/// used up its rate.
+fn throttled(ctx: &Ctx) -> Option<Response> {
+    let limiter = ctx.rate_limit.as_ref()?;
+    let client = match &ctx.caller {
+        crate::auth::Caller::Principal(p) => format!("sub:{}", p.sub),
+        crate::auth::Caller::Unrestricted => {
+            format!("ip:{}", ctx.client_address.as_deref().unwrap_or("?"))
+        }
+    };
+    let e = limiter.take(&client).err()?;
+    let mut r = error_response(&e, "application/fhir+json");
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    Some(r)
 }
 
 /// How much of an oversized body is still read (and dropped) before answering 413: closing a

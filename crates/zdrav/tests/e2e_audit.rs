@@ -37,18 +37,7 @@ fn settles_at(s: &Server, token: &str, query: &str, n: u64) {
 fn reads_writes_and_refusals_are_audited() {
     let s = Server::start_with(&["--with-auth"]);
     let system = s.token(&["--sub", "loader", "--role", "system"]);
-    for p in ["p1", "p2"] {
-        expect(
-            send(
-                &s,
-                "PUT",
-                &format!("Patient/{p}"),
-                &system,
-                Some(&json!({"resourceType": "Patient", "id": p})),
-            ),
-            201,
-        );
-    }
+    s.put_patients(&system, &["p1", "p2"]);
     for (id, p) in [("o1", "p1"), ("o3", "p2")] {
         let obs = json!({"resourceType": "Observation", "id": id, "status": "final",
             "code": {"text": "pulse"}, "subject": {"reference": format!("Patient/{p}")}});

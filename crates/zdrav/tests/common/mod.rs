@@ -160,6 +160,17 @@ impl Server {
         r.send().unwrap()
     }
 
+    /// Creates `Patient/{id}` for each id with `token` (test patients on an authenticated server).
+    pub fn put_patients(&self, token: &str, ids: &[&str]) {
+        for p in ids {
+            let body = serde_json::json!({"resourceType": "Patient", "id": p});
+            expect(
+                self.call("PUT", &format!("Patient/{p}"), Some(token), Some(&body)),
+                201,
+            );
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}/{}", self.base, path.trim_start_matches('/'))
     }
@@ -248,6 +259,16 @@ pub fn expect(r: Response, status: u16) -> Value {
     } else {
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
     }
+}
+
+/// Asserts an OperationOutcome with `status`; returns its first issue's code.
+pub fn refused(r: Response, status: u16) -> String {
+    let body = expect(r, status);
+    assert_eq!(body["resourceType"], "OperationOutcome", "{body}");
+    body["issue"][0]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// Path of the shared folder (../shared beside the repository), if present.
