@@ -1,8 +1,10 @@
 //! Search cases for order, pages, totals, and index rows following updates and deletes.
 
-use zdrav_search::{Direction, Modifier, ParamType, SearchValue, SortKey, TotalMode};
+use zdrav_search::{Direction, Modifier, ParamType, SearchQuery, SearchValue, SortKey, TotalMode};
 
-use super::search::{cond, date_row, expect, ids, put_all, query, run, string_row, token_row, tv};
+use super::search::{
+    cond, date_row, expect, ids, put_all, query, run, string_row, sv, token_row, tv,
+};
 use super::*;
 
 fn key(param: &str, ptype: ParamType, direction: Direction) -> SortKey {
@@ -178,6 +180,36 @@ pub async fn search_paging(store: &DynStore) {
         "a deleted resource leaves its page"
     );
     assert_eq!(second.total, Some(3));
+
+    // Counts with conditions (read from the index rows alone) keep to the snapshot too, and
+    // repeated or intersected conditions count each resource once.
+    let named = |values: &[&str], snapshot: Option<i64>| {
+        let values = values.iter().map(|v| sv(v)).collect();
+        let mut q = query(
+            &[&t],
+            vec![cond("name", ParamType::String, Modifier::None, values)],
+        );
+        q.snapshot = snapshot;
+        q.count = 0;
+        q
+    };
+    let total = |q: SearchQuery| async move { run(store, &q).await.total };
+    assert_eq!(
+        total(named(&["a"], Some(snap))).await,
+        Some(1),
+        "e is newer"
+    );
+    assert_eq!(total(named(&["a"], None)).await, Some(2));
+    assert_eq!(total(named(&["d"], None)).await, Some(0), "d is deleted");
+    assert_eq!(total(named(&["a", "c", "b"], None)).await, Some(4));
+    let mut both = named(&["a", "b"], None);
+    both.conditions.push(cond(
+        "name",
+        ParamType::String,
+        Modifier::None,
+        vec![sv("b")],
+    ));
+    assert_eq!(total(both).await, Some(1), "a AND b: only `a` (named b)");
 
     let mut q = query(&[&t], vec![]);
     q.total = TotalMode::None;

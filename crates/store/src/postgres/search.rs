@@ -66,7 +66,7 @@ pub(super) async fn search(client: &mut Object, q: &SearchQuery) -> Result<Searc
         }
         // Otherwise a count walks the same indexes as the page, so it is exact.
         TotalMode::Estimate | TotalMode::Accurate => {
-            let count = shared::count(&filter);
+            let count = shared::count(q, snapshot, &filter)?;
             let rows = tx.query_typed(&count.text, &typed(&count.args)).await?;
             let n: i64 = match rows.first() {
                 Some(row) => row.try_get(0)?,

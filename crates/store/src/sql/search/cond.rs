@@ -33,26 +33,9 @@ pub(crate) fn condition(
             Ok(())
         }
         Condition::LastUpdated(values) => last_updated(sql, a, values),
-        Condition::Chain {
-            param,
-            target_type,
-            condition: inner,
-        } => {
-            // The targets are joined through `current_key`, so only live, existing targets count.
-            let x = sql.alias("x");
-            let t = sql.alias("t");
-            sql.push(&format!(
-                "{a}.rk IN (SELECT {x}.rk FROM idx_reference {x} JOIN current {t} \
-                 ON {t}.rtype = {x}.target_type AND {t}.id = {x}.target_id WHERE "
-            ));
-            pid_filter(sql, &x, std::slice::from_ref(param), types);
-            if let Some(tt) = target_type {
-                sql.push(&format!(" AND {x}.target_type = "));
-                sql.arg(tt.clone());
-            }
-            sql.push(&format!(" AND {t}.deleted = 0 AND "));
-            let inner_types: Vec<String> = target_type.iter().cloned().collect();
-            condition(sql, inner, &t, &inner_types)?;
+        Condition::Chain { .. } => {
+            sql.push(&format!("{a}.rk IN ("));
+            matching_keys(sql, c, types)?;
             sql.push(")");
             Ok(())
         }
@@ -188,14 +171,103 @@ fn param_condition(
             sql.push(")");
         }
         _ => {
-            sql.push(&format!("{a}.rk IN (SELECT {x}.rk FROM {table} {x} WHERE "));
-            pid_filter(sql, &x, &params, types);
-            sql.push(" AND ");
-            alternatives(sql, &x, ptype, modifier, values)?;
+            sql.push(&format!("{a}.rk IN ("));
+            positive_keys(sql, &x, table, &params, types, ptype, modifier, values)?;
             sql.push(")");
         }
     }
     Ok(())
+}
+
+/// Whether the resources meeting `c` can be read from the index tables alone: a positive
+/// probe of one parameter, or a chain. Index rows exist only for live resources, so such a
+/// condition needs no look at `current`.
+pub(crate) fn index_only(c: &Condition) -> bool {
+    match c {
+        Condition::Param {
+            ptype,
+            modifier,
+            values,
+            ..
+        } => {
+            !values.is_empty()
+                && !matches!(modifier, Modifier::Missing)
+                && !(matches!(modifier, Modifier::Not) && *ptype == ParamType::Token)
+                && (*ptype == ParamType::Composite || Kind::of_param(*ptype).is_some())
+        }
+        Condition::Chain { .. } => true,
+        _ => false,
+    }
+}
+
+/// Appends `SELECT x.rk FROM … WHERE …`, the keys of the resources meeting `c` (possibly
+/// repeated), for a condition that is [`index_only`]; returns the alias of the index rows.
+pub(crate) fn matching_keys(
+    sql: &mut Sql,
+    c: &Condition,
+    types: &[String],
+) -> Result<String, Error> {
+    let x = sql.alias("x");
+    match c {
+        Condition::Param {
+            param,
+            ptype,
+            modifier,
+            values,
+        } if index_only(c) => {
+            let table = match ptype {
+                ParamType::Composite => COMPOSITE,
+                other => Kind::of_param(*other)
+                    .ok_or_else(|| unsupported(format!("parameter {param} of type {other:?}")))?
+                    .table(),
+            };
+            let params = [param.clone()];
+            positive_keys(sql, &x, table, &params, types, *ptype, modifier, values)?;
+        }
+        Condition::Chain {
+            param,
+            target_type,
+            condition: inner,
+        } => {
+            // The targets are joined through `current_key`, so only live, existing targets count.
+            let t = sql.alias("t");
+            sql.push(&format!(
+                "SELECT {x}.rk FROM idx_reference {x} JOIN current {t} \
+                 ON {t}.rtype = {x}.target_type AND {t}.id = {x}.target_id WHERE "
+            ));
+            pid_filter(sql, &x, std::slice::from_ref(param), types);
+            if let Some(tt) = target_type {
+                sql.push(&format!(" AND {x}.target_type = "));
+                sql.arg(tt.clone());
+            }
+            sql.push(&format!(" AND {t}.deleted = 0 AND "));
+            let inner_types: Vec<String> = target_type.iter().cloned().collect();
+            condition(sql, inner, &t, &inner_types)?;
+        }
+        other => {
+            return Err(unsupported(format!(
+                "{other:?} read from the indexes alone"
+            )))
+        }
+    }
+    Ok(x)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn positive_keys(
+    sql: &mut Sql,
+    x: &str,
+    table: &str,
+    params: &[String],
+    types: &[String],
+    ptype: ParamType,
+    modifier: &Modifier,
+    values: &[SearchValue],
+) -> Result<(), Error> {
+    sql.push(&format!("SELECT {x}.rk FROM {table} {x} WHERE "));
+    pid_filter(sql, x, params, types);
+    sql.push(" AND ");
+    alternatives(sql, x, ptype, modifier, values)
 }
 
 /// `_lastUpdated`: the instant is a range of one microsecond.

@@ -57,7 +57,7 @@ pub(in crate::sqlite) fn search(conn: &Connection, q: &SearchQuery) -> Result<Se
         }
         // Otherwise a count walks the same indexes as the page, so it is exact.
         TotalMode::Estimate | TotalMode::Accurate => {
-            let count = shared::count(&filter);
+            let count = shared::count(q, snapshot, &filter)?;
             let n: i64 = tx
                 .prepare_cached(&count.text)?
                 .query_row(params_from_iter(count.args.iter()), |row| row.get(0))?;
