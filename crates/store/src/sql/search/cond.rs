@@ -190,9 +190,13 @@ pub(crate) fn index_only(c: &Condition) -> bool {
             values,
             ..
         } => {
+            let negative = match modifier {
+                Modifier::Missing => true,
+                Modifier::Not => *ptype == ParamType::Token,
+                _ => false,
+            };
             !values.is_empty()
-                && !matches!(modifier, Modifier::Missing)
-                && !(matches!(modifier, Modifier::Not) && *ptype == ParamType::Token)
+                && !negative
                 && (*ptype == ParamType::Composite || Kind::of_param(*ptype).is_some())
         }
         Condition::Chain { .. } => true,
