@@ -82,8 +82,8 @@ impl Role {
             Role::Practitioner => "openid fhirUser user/*.cruds",
             Role::Registrar => "openid fhirUser user/Patient.cruds user/Appointment.cruds user/Slot.rs user/Schedule.rs user/Practitioner.rs user/PractitionerRole.rs user/Organization.rs user/Location.rs user/HealthcareService.rs",
             Role::OrgAdmin => "openid fhirUser user/Organization.cruds user/Location.cruds user/Practitioner.cruds user/PractitionerRole.cruds user/HealthcareService.cruds user/Schedule.cruds user/Slot.cruds user/Endpoint.cruds",
-            Role::Regional => "openid fhirUser user/MeasureReport.rs user/Organization.rs user/Location.rs",
-            Role::Regulator => "openid fhirUser user/AuditEvent.rs user/MeasureReport.rs user/Organization.rs",
+            Role::Regional => "openid fhirUser user/MeasureReport.rs user/Organization.rs user/Location.rs user/*.s",
+            Role::Regulator => "openid fhirUser user/AuditEvent.rs user/MeasureReport.rs user/Organization.rs user/*.s",
             Role::Device => "patient/Observation.c user/Device.r",
             Role::System => "system/*.cruds",
         }

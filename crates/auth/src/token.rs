@@ -54,6 +54,10 @@ pub struct Claims {
     /// The OAuth client the token was issued to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// Who the user is as a FHIR reference (SMART `fhirUser`), e.g. the `RelatedPerson` of a
+    /// legal representative acting for the patient in context.
+    #[serde(default, rename = "fhirUser", skip_serializing_if = "Option::is_none")]
+    pub fhir_user: Option<String>,
 }
 
 /// A verified caller.
@@ -73,6 +77,8 @@ pub struct Principal {
     pub organization: Option<String>,
     /// The OAuth client.
     pub client_id: Option<String>,
+    /// Who the user is as a FHIR reference (`RelatedPerson/ID` for a representative).
+    pub fhir_user: Option<String>,
     /// The token id, for the audit trail.
     pub token_id: String,
 }
@@ -94,6 +100,8 @@ pub struct TokenRequest {
     pub organization: Option<String>,
     /// OAuth client.
     pub client_id: Option<String>,
+    /// Who the user is as a FHIR reference (`Type/ID`).
+    pub fhir_user: Option<String>,
     /// Lifetime.
     pub ttl: Duration,
 }
@@ -166,6 +174,7 @@ impl Issuer {
             practitioner: req.practitioner.clone(),
             organization: req.organization.clone(),
             client_id: req.client_id.clone(),
+            fhir_user: req.fhir_user.clone(),
         };
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(self.key.kid().to_string());
@@ -284,6 +293,7 @@ impl Verifier {
             practitioner: c.practitioner,
             organization: c.organization,
             client_id: c.client_id,
+            fhir_user: c.fhir_user,
             token_id: c.jti,
         })
     }
@@ -302,6 +312,7 @@ mod tests {
             practitioner: None,
             organization: None,
             client_id: None,
+            fhir_user: None,
             ttl: Duration::from_secs(3600),
         }
     }

@@ -3,7 +3,7 @@
 
 use axum::http::StatusCode;
 use serde_json::Value;
-use zdrav_auth::Interaction;
+use zdrav_auth::{Interaction, Role};
 
 use crate::auth::{guard, hidden, in_reach, unconfinable, Caller, Reach};
 use crate::error::ApiError;
@@ -54,6 +54,56 @@ pub fn check(ctx: &Ctx, m: &str, seg: &[&str]) -> Result<Reach, ApiError> {
     Ok(reach)
 }
 
+/// True if `rtype` (`*`: any) holds patient data that `role` may only count.
+fn counted_only(ctx: &Ctx, role: Role, rtype: &str) -> bool {
+    let patient_data =
+        rtype == "*" || crate::export::engine::in_patient_compartment(ctx.defs, rtype);
+    match role {
+        Role::Regional => patient_data,
+        // The regulator reads the audit trail itself; everything else as counts.
+        Role::Regulator => patient_data && rtype != "AuditEvent",
+        _ => false,
+    }
+}
+
+/// The regional authority and the regulator see patient data only as aggregates: a search
+/// with `_summary=count` (no entries, no includes). Anything else touching patient data is
+/// 403, whatever scopes their token carries.
+pub fn aggregates_only(
+    ctx: &Ctx,
+    m: &str,
+    seg: &[&str],
+    q: &[(String, String)],
+) -> Result<(), ApiError> {
+    let Caller::Principal(p) = &ctx.caller else {
+        return Ok(());
+    };
+    let touched = interactions(m, seg);
+    if !touched.iter().any(|(t, _)| counted_only(ctx, p.role, t)) {
+        return Ok(());
+    }
+    let is_search = touched.iter().all(|(_, i)| *i == Interaction::Search)
+        && matches!(
+            (m, seg),
+            ("GET" | "HEAD", [] | [_]) | ("POST", [_, "_search"])
+        );
+    let count_only = crate::query::first(q, "_summary") == Some("count")
+        && !q
+            .iter()
+            .any(|(k, _)| k.starts_with("_include") || k.starts_with("_revinclude"));
+    if is_search && count_only {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        format!(
+            "the {} role sees patient data only as aggregates: search with _summary=count",
+            p.role
+        ),
+    ))
+}
+
 /// The refusal of a change to an AuditEvent: the trail is append-only. (A PUT may still create
 /// one under a new id; `rest::put_op` makes every AuditEvent write create-only, so a PUT onto
 /// an existing one fails in the store, race-free, with 409.)
@@ -72,6 +122,15 @@ pub fn check_entry(ctx: &Ctx, method: &str, rtype: &str, has_id: bool) -> Result
     if rtype == "AuditEvent" && matches!(method, "PATCH" | "DELETE") {
         return Err(append_only());
     }
+    if let Caller::Principal(p) = &ctx.caller {
+        if counted_only(ctx, p.role, rtype) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("the {} role sees patient data only as aggregates", p.role),
+            ));
+        }
+    }
     let interaction = match (method, has_id) {
         ("POST", _) => Create,
         ("PUT" | "PATCH", _) => Update,
@@ -80,6 +139,14 @@ pub fn check_entry(ctx: &Ctx, method: &str, rtype: &str, has_id: bool) -> Result
         (_, false) => Search,
     };
     match guard(ctx, rtype, interaction)? {
+        // Entries that change a resource by id would each need their target checked first.
+        Reach::All if ctx.care.is_some() && matches!(interaction, Update | Delete) => {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("{method} entries are not available in bundles to a practitioner limited to their patients; use {method} [type]/[id]"),
+            ))
+        }
         Reach::All => Ok(()),
         Reach::Patient(_) => Err(unconfinable("a batch or transaction")),
     }

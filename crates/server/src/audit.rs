@@ -20,6 +20,9 @@ use zdrav_store::{DynStore, Precondition, StoreError, WriteOp, WriteResult};
 use crate::auth::Caller;
 use crate::rest::Ctx;
 
+/// HL7 v3 ActReason: the purpose of an emergency access and its review tag.
+pub const ACT_REASON: &str = "http://terminology.hl7.org/CodeSystem/v3-ActReason";
+
 /// Events a batch commit takes at most.
 const BATCH: usize = 512;
 /// Events queued at most before readers wait for the writer (backpressure, never loss).
@@ -105,9 +108,16 @@ fn op(event: Value) -> WriteOp {
     }
 }
 
-/// The AuditEvent resource for `event` by `who` from `address`.
-pub fn resource(who: &Principal, address: Option<&str>, event: &Event) -> Value {
+/// The AuditEvent resource for `event` by `who` from `address`; an emergency access carries
+/// its reason as the purpose (ETREAT) and the tag `BTG`, which reviewers search by `_tag`.
+pub fn resource(
+    who: &Principal,
+    address: Option<&str>,
+    break_glass: Option<&str>,
+    event: &Event,
+) -> Value {
     let agent_who = match (&who.practitioner, &who.patient, who.role) {
+        _ if who.fhir_user.is_some() => json!({"reference": who.fhir_user}),
         (Some(p), _, _) => json!({"reference": format!("Practitioner/{p}")}),
         (None, Some(p), zdrav_auth::Role::Citizen) => json!({"reference": format!("Patient/{p}")}),
         _ => {
@@ -160,6 +170,12 @@ pub fn resource(who: &Principal, address: Option<&str>, event: &Event) -> Value 
     if let Some(d) = &event.outcome_desc {
         ev["outcomeDesc"] = Value::String(d.clone());
     }
+    if let Some(reason) = break_glass {
+        ev["purposeOfEvent"] = json!([{"coding": [{"system": ACT_REASON, "code": "ETREAT",
+            "display": "Emergency Treatment"}], "text": reason}]);
+        ev["meta"] = json!({"tag": [{"system": ACT_REASON, "code": "BTG",
+            "display": "break the glass"}]});
+    }
     if !entities.is_empty() {
         ev["entity"] = Value::Array(entities);
     }
@@ -172,7 +188,12 @@ pub async fn record(ctx: &Ctx, event: Event) {
         return;
     };
     audit
-        .record(resource(p, ctx.client_address.as_deref(), &event))
+        .record(resource(
+            p,
+            ctx.client_address.as_deref(),
+            ctx.break_glass.as_deref(),
+            &event,
+        ))
         .await;
 }
 
@@ -208,7 +229,12 @@ pub async fn commit(
         }
     }
     let n = ops.len();
-    ops.push(op(resource(p, ctx.client_address.as_deref(), &event)));
+    ops.push(op(resource(
+        p,
+        ctx.client_address.as_deref(),
+        ctx.break_glass.as_deref(),
+        &event,
+    )));
     let mut results = ctx.store.commit(ops).await?;
     results.truncate(n);
     Ok(results)
@@ -331,6 +357,7 @@ mod tests {
             practitioner: Some("pr1".into()),
             organization: Some("org1".into()),
             client_id: None,
+            fhir_user: None,
             token_id: "t".into(),
         };
         let event = Event {
@@ -342,7 +369,7 @@ mod tests {
             patients: BTreeSet::from(["p1".to_string(), "p2".to_string()]),
             query: Some("Observation?code=x".into()),
         };
-        let mut ev = resource(&who, Some("127.0.0.1"), &event);
+        let mut ev = resource(&who, Some("127.0.0.1"), Some("кома"), &event);
         ev["id"] = json!("a1");
         let outcome = zdrav_fhir::validate(defs, &ev);
         assert!(outcome.is_valid(), "{:?}", outcome.issues);

@@ -4,10 +4,8 @@
 //! is confined to one patient's compartment (a `patient/` scope: citizens, devices). Confined
 //! callers read only resources of their compartment (others are 404, as if absent), search only
 //! inside it (a type search runs as the compartment search, and `_include`d resources of other
-//! patients are dropped), and write only resources that belong to it.
-//!
-//! Not yet here (issue 6 continues): the practitioner's care-relationship and consent rules,
-//! break-glass, audit events, and the SMART authorize/token endpoints.
+//! patients are dropped), and write only resources that belong to it. The practitioner's
+//! relationship rules are in [`crate::care`], representatives in [`crate::represent`].
 
 use std::sync::Arc;
 

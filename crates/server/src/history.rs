@@ -27,6 +27,15 @@ pub async fn history(
     scope: HistoryScope,
     q: &[(String, String)],
 ) -> Result<Reply, ApiError> {
+    // The history of a type or of the system would show other patients' versions; a limited
+    // practitioner has only the history of single resources within reach.
+    if ctx.care.is_some() && !matches!(scope, HistoryScope::Instance(..)) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "type and system history are not available to a practitioner limited to their patients",
+        ));
+    }
     for (k, _) in q {
         if !matches!(
             k.as_str(),
@@ -77,6 +86,10 @@ pub async fn history(
     if let HistoryScope::Instance(t, id) = &scope {
         if page.total == 0 && since.is_none() && at.is_none() {
             return Err(ApiError::not_found(format!("{t}/{id} is not known")));
+        }
+        // Every version shown must be within reach (a resource may have changed patient).
+        for v in page.entries.iter().filter(|v| !v.deleted) {
+            crate::care::check_read(ctx, t, id, &v.json).await?;
         }
     }
     let path = match &scope {

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod body;
 pub mod bundle;
 pub mod capability;
+pub mod care;
 pub mod error;
 pub mod export;
 pub mod history;
@@ -17,6 +18,7 @@ pub mod limits;
 pub mod metrics;
 pub mod patch;
 pub mod query;
+pub mod represent;
 pub mod rest;
 pub mod routes;
 pub mod search;
@@ -52,6 +54,8 @@ pub fn context(store: DynStore, base: String, limits: Limits) -> Ctx {
         audit: None,
         client_address: None,
         rate_limit: None,
+        care: None,
+        break_glass: None,
     }
 }
 

@@ -37,6 +37,10 @@ pub struct Ctx {
     pub client_address: Option<String>,
     /// Per-client rate limits; `None` for none.
     pub rate_limit: Option<std::sync::Arc<crate::limits::RateLimiter>>,
+    /// A practitioner's reach for this request; `None` when not limited that way.
+    pub care: Option<std::sync::Arc<crate::care::Care>>,
+    /// The stated reason of an emergency (break-glass) access, for the audit.
+    pub break_glass: Option<String>,
 }
 
 /// What `Prefer: return=` asked for.
@@ -234,6 +238,7 @@ pub fn prepare(
             issues: broken,
         });
     }
+    crate::care::check_write(ctx, rtype, resource)?;
     Ok(v)
 }
 
@@ -543,6 +548,7 @@ pub async fn read(ctx: &Ctx, rtype: &str, id: &str, c: &Conditions) -> Result<Re
     if r.deleted {
         return Err(gone(&r));
     }
+    crate::care::check_read(ctx, rtype, id, &r.json).await?;
     if not_modified(&r, c) {
         let mut reply = Reply::stored(&r);
         reply.status = StatusCode::NOT_MODIFIED;
@@ -595,5 +601,6 @@ pub async fn vread(ctx: &Ctx, rtype: &str, id: &str, vid: &str) -> Result<Reply,
     if r.deleted {
         return Err(gone(&r));
     }
+    crate::care::check_read(ctx, rtype, id, &r.json).await?;
     Ok(Reply::stored(&r))
 }

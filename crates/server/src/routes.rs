@@ -135,8 +135,24 @@ pub async fn handle(
         }
         return r;
     }
+    if let crate::auth::Caller::Principal(p) = ctx.caller.clone() {
+        match crate::care::of(&ctx, &p, &headers).await {
+            Ok((care, reason)) => {
+                ctx.care = care.map(std::sync::Arc::new);
+                ctx.break_glass = reason;
+            }
+            Err(e) => return error_response(&e, "application/fhir+json"),
+        }
+    }
     if crate::export::http::owns(&seg) {
-        if let Err(e) = crate::access::check(&ctx, "GET", &[]).and_then(|reach| match reach {
+        let check = crate::access::check(&ctx, "GET", &[])
+            .and_then(|reach| crate::access::aggregates_only(&ctx, "GET", &[], &[]).map(|_| reach));
+        if let Err(e) = check.and_then(|reach| match reach {
+            crate::auth::Reach::All if ctx.care.is_some() => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "$export is not available to a practitioner limited to their patients",
+            )),
             crate::auth::Reach::All => Ok(()),
             crate::auth::Reach::Patient(_) => Err(crate::auth::unconfinable("$export")),
         }) {
@@ -290,6 +306,8 @@ async fn dispatch(
         return Err(crate::access::append_only());
     }
     let reach = crate::access::check(ctx, m, &seg)?;
+    crate::access::aggregates_only(ctx, m, &seg, q)?;
+    crate::care::check_existing(ctx, m, &seg).await?;
     let cond = conditions(headers)?;
     let with_body = matches!(m, "POST" | "PUT" | "PATCH");
     let (raw, kind) = if with_body {

@@ -99,6 +99,10 @@ pub fn parse(
             })?;
         parsed.query.conditions.push(cond);
     }
+    // A practitioner's search stays inside their patients, in the query itself.
+    if let Some(care) = &ctx.care {
+        parsed.query.patients = Some(care.patients.iter().cloned().collect());
+    }
     Ok(parsed)
 }
 
@@ -259,6 +263,7 @@ pub async fn everything(
         .await?
         .filter(|r| !r.deleted)
         .ok_or_else(|| ApiError::not_found(format!("Patient/{id} is not known")))?;
+    crate::care::check_read(ctx, "Patient", id, &patient.json).await?;
     let mut since = None;
     let mut types: Option<Vec<String>> = None;
     let mut count = ctx.limits.max_page_size;

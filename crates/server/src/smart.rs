@@ -404,6 +404,7 @@ async fn token(State(s): State<Arc<Smart>>, headers: HeaderMap, body: String) ->
                 practitioner: u.practitioner.clone(),
                 organization: u.organization.clone(),
                 client_id: Some(client.client_id.clone()),
+                fhir_user: None,
                 ttl: TOKEN_TTL,
             };
             (req, u.patient)
@@ -429,6 +430,7 @@ async fn token(State(s): State<Arc<Smart>>, headers: HeaderMap, body: String) ->
                 practitioner: None,
                 organization: None,
                 client_id: Some(client.client_id.clone()),
+                fhir_user: None,
                 ttl: TOKEN_TTL,
             };
             (req, None)

@@ -24,6 +24,10 @@ pub struct Args {
     /// The organisation the user acts for: Organization/ID.
     #[arg(long)]
     pub org: Option<String>,
+    /// Who the user is, when not the patient in context: RelatedPerson/ID of a legal
+    /// representative (parent, guardian) acting for that patient.
+    #[arg(long)]
+    pub user: Option<String>,
     /// SMART scopes, space-separated (default: the role's).
     #[arg(long)]
     pub scope: Option<String>,
@@ -46,6 +50,10 @@ pub async fn run(store: DynStore, a: Args) -> Result<String, String> {
             .transpose()?,
         organization: a.org.map(|r| id_of(&r, "Organization")).transpose()?,
         client_id: None,
+        fhir_user: a
+            .user
+            .map(|r| id_of(&r, "RelatedPerson").map(|id| format!("RelatedPerson/{id}")))
+            .transpose()?,
         ttl: parse_ttl(&a.ttl)?,
     };
     let (token, _) = security.issuer.issue(&req).map_err(|e| e.to_string())?;

@@ -65,6 +65,22 @@ fn reads_writes_and_refusals_are_audited() {
         2
     );
 
+    // Both patients are in the care of the doctor's organisation (an active episode each).
+    let org0 = json!({"resourceType": "Organization", "id": "org0", "name": "Поликлиника 1"});
+    expect(
+        send(&s, "PUT", "Organization/org0", &system, Some(&org0)),
+        201,
+    );
+    for p in ["p1", "p2"] {
+        let episode = json!({"resourceType": "EpisodeOfCare", "status": "active",
+            "patient": {"reference": format!("Patient/{p}")},
+            "managingOrganization": {"reference": "Organization/org0"}});
+        expect(
+            send(&s, "POST", "EpisodeOfCare", &system, Some(&episode)),
+            201,
+        );
+    }
+
     // N reads by a doctor: exactly N events, each naming the patient.
     let doctor = s.token(&[
         "--sub",
@@ -73,6 +89,8 @@ fn reads_writes_and_refusals_are_audited() {
         "practitioner",
         "--practitioner",
         "Practitioner/pr1",
+        "--org",
+        "Organization/org0",
     ]);
     for _ in 0..5 {
         expect(send(&s, "GET", "Observation/o1", &doctor, None), 200);

@@ -103,4 +103,18 @@ pub async fn search_restricted_to_patients(store: &DynStore) {
     q.conditions = vec![Condition::Id(vec![ob.clone()])];
     let page = run(store, &q).await;
     assert_eq!(ids(&page.included), [pb.clone(), enc_b.clone()]);
+    // `_has` looks only at allowed patients' data: the organisation is not found through a
+    // patient the caller may not see, so a search cannot test facts about that patient.
+    let has = |allowed: &[&String]| {
+        let through_pb = Condition::Has {
+            rtype: "Patient".into(),
+            param: "organization".into(),
+            condition: Box::new(Condition::Id(vec![pb.clone()])),
+        };
+        let mut q = query(&["Organization"], vec![through_pb]);
+        q.patients = Some(allowed.iter().map(|s| (*s).clone()).collect());
+        q
+    };
+    assert!(run(store, &has(&[&pa])).await.matches.is_empty());
+    assert_eq!(ids(&run(store, &has(&[&pb])).await.matches), [org.as_str()]);
 }

@@ -57,6 +57,9 @@ pub(crate) struct Sql {
     aliases: usize,
     /// The current instant, for `ap` on dates.
     pub(crate) now: i64,
+    /// The patients a search is limited to (`SearchQuery::patients`), for every resource a
+    /// condition looks at, not only the matches.
+    pub(crate) patients: Option<Vec<String>>,
 }
 
 impl Sql {
@@ -67,7 +70,23 @@ impl Sql {
             dialect,
             aliases: 0,
             now,
+            patients: None,
         }
+    }
+
+    /// Appends "the resource aliased `a` is of no patient or of an allowed one" (nothing
+    /// when the search is not limited to patients).
+    pub(crate) fn patient_limit(&mut self, a: &str) {
+        let Some(patients) = self.patients.clone() else {
+            return;
+        };
+        self.push(&format!(" AND ({a}.pat IS NULL"));
+        if !patients.is_empty() {
+            self.push(&format!(" OR {a}.pat IN ("));
+            self.list(&patients);
+            self.push(")");
+        }
+        self.push(")");
     }
 
     pub(crate) fn push(&mut self, s: &str) {

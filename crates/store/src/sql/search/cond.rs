@@ -61,6 +61,7 @@ pub(crate) fn condition(
                 std::slice::from_ref(param),
                 std::slice::from_ref(rtype),
             );
+            sql.patient_limit(&h);
             sql.push(" AND ");
             condition(sql, inner, &h, std::slice::from_ref(rtype))?;
             sql.push(")");
@@ -244,7 +245,9 @@ pub(crate) fn matching_keys(
                 sql.push(&format!(" AND {x}.target_type = "));
                 sql.arg(tt.clone());
             }
-            sql.push(&format!(" AND {t}.deleted = 0 AND "));
+            sql.push(&format!(" AND {t}.deleted = 0"));
+            sql.patient_limit(&t);
+            sql.push(" AND ");
             let inner_types: Vec<String> = target_type.iter().cloned().collect();
             condition(sql, inner, &t, &inner_types)?;
         }

@@ -48,15 +48,8 @@ pub(crate) fn filter(
         sql.list(&q.types);
         sql.push(")");
     }
-    if let Some(patients) = &q.patients {
-        sql.push(" AND (a.pat IS NULL");
-        if !patients.is_empty() {
-            sql.push(" OR a.pat IN (");
-            sql.list(patients);
-            sql.push(")");
-        }
-        sql.push(")");
-    }
+    sql.patients = q.patients.clone();
+    sql.patient_limit("a");
     for c in &q.conditions {
         sql.push(" AND ");
         cond::condition(&mut sql, c, "a", &q.types)?;
