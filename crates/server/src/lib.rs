@@ -18,6 +18,7 @@ pub mod limits;
 pub mod metrics;
 pub mod patch;
 pub mod query;
+pub mod refs;
 pub mod represent;
 pub mod rest;
 pub mod routes;

@@ -3,6 +3,7 @@
 
 use crate::body::Limits;
 use crate::error::ApiError;
+pub use crate::refs::check_references;
 use axum::http::StatusCode;
 use bytes::Bytes;
 use serde_json::Value;
@@ -240,54 +241,6 @@ pub fn prepare(
     }
     crate::care::check_write(ctx, rtype, resource)?;
     Ok(v)
-}
-
-/// Fails with 400 if any local reference points at a resource that does not exist, unless it is
-/// in `pending` (written by the same transaction).
-pub async fn check_references(
-    store: &DynStore,
-    refs: &[(String, zdrav_fhir::LocalRef)],
-    pending: &std::collections::HashSet<(String, String)>,
-) -> Result<(), ApiError> {
-    let mut to_check: Vec<(String, String)> = Vec::new();
-    let mut sites: Vec<(String, &zdrav_fhir::LocalRef)> = Vec::new();
-    for (prefix, r) in refs {
-        let key = (r.rtype.clone(), r.id.clone());
-        if pending.contains(&key) {
-            continue;
-        }
-        to_check.push(key);
-        sites.push((prefix.clone(), r));
-    }
-    if to_check.is_empty() {
-        return Ok(());
-    }
-    let found = store.exists_many(to_check).await?;
-    let issues: Vec<Issue> = found
-        .iter()
-        .zip(sites)
-        .filter(|(ok, _)| !**ok)
-        .take(50)
-        .map(|(_, (prefix, r))| {
-            let at = match r.expression.split_once('.') {
-                Some((_, rest)) if !prefix.is_empty() => format!("{prefix}.{rest}"),
-                _ => r.expression.clone(),
-            };
-            Issue::error(
-                "not-found",
-                format!("referenced resource {}/{} does not exist", r.rtype, r.id),
-            )
-            .at(at)
-        })
-        .collect();
-    if issues.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError {
-            status: StatusCode::BAD_REQUEST,
-            issues,
-        })
-    }
 }
 
 /// A `Put` op with the resource's search index rows extracted (outside the store's write lock).
