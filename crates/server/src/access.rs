@@ -104,6 +104,35 @@ pub fn aggregates_only(
     ))
 }
 
+/// Who may start a bulk export: a caller with system-level search scopes that is neither
+/// confined to a patient nor a practitioner limited to their patients; the regulator exports
+/// only the audit trail (`_type=AuditEvent`), the regional authority nothing. Polls and files
+/// are checked against the job's owner instead (`Exports::may_see`).
+pub fn export_allowed(ctx: &Ctx, seg: &[&str], query: Option<&str>) -> Result<(), ApiError> {
+    if matches!(seg.first(), Some(&"$export-status" | &"$export-file")) {
+        return Ok(());
+    }
+    let refused = |who: &str| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("$export is not available to {who}"),
+        )
+    };
+    if let Reach::Patient(_) = check(ctx, "GET", &[])? {
+        return Err(refused("a caller with patient/ scopes"));
+    }
+    if ctx.care.is_some() {
+        return Err(refused("a practitioner limited to their patients"));
+    }
+    let q = crate::query::parse(query.unwrap_or(""));
+    if crate::query::first(&q, "_type") == Some("AuditEvent") {
+        aggregates_only(ctx, "GET", &["AuditEvent"], &[])
+    } else {
+        aggregates_only(ctx, "GET", &[], &[])
+    }
+}
+
 /// The refusal of a change to an AuditEvent: the trail is append-only. (A PUT may still create
 /// one under a new id; `rest::put_op` makes every AuditEvent write create-only, so a PUT onto
 /// an existing one fails in the store, race-free, with 409.)

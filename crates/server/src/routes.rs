@@ -145,17 +145,7 @@ pub async fn handle(
         }
     }
     if crate::export::http::owns(&seg) {
-        let check = crate::access::check(&ctx, "GET", &[])
-            .and_then(|reach| crate::access::aggregates_only(&ctx, "GET", &[], &[]).map(|_| reach));
-        if let Err(e) = check.and_then(|reach| match reach {
-            crate::auth::Reach::All if ctx.care.is_some() => Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "$export is not available to a practitioner limited to their patients",
-            )),
-            crate::auth::Reach::All => Ok(()),
-            crate::auth::Reach::Patient(_) => Err(crate::auth::unconfinable("$export")),
-        }) {
+        if let Err(e) = crate::access::export_allowed(&ctx, &seg, uri.query()) {
             return error_response(&e, "application/fhir+json");
         }
         return crate::export::http::handle(&ctx, &method, &uri, &headers, body, &seg).await;

@@ -42,6 +42,9 @@ pub async fn handle(
     seg: &[&str],
 ) -> Response {
     let result = match seg {
+        ["$export-status", id] | ["$export-file", id, _] if !ctx.exports.may_see(ctx, id) => {
+            Err(ApiError::not_found(format!("no export job {id}")))
+        }
         ["$export-status", id] => status(ctx, method, id).await,
         ["$export-file", id, name] => file(ctx, method, id, name).await,
         ["$export-status", ..] | ["$export-file", ..] => Err(ApiError::not_found(format!(

@@ -37,6 +37,8 @@ pub struct Exports {
 
 struct Job {
     created: SystemTime,
+    /// The token subject that started it; only they may poll, cancel or download.
+    owner: Option<String>,
     progress: Arc<Progress>,
     state: Mutex<State>,
     task: Mutex<Option<JoinHandle<()>>>,
@@ -171,8 +173,13 @@ impl Exports {
             ));
         }
         let id = uuid::Uuid::new_v4().to_string();
+        let owner = match &ctx.caller {
+            crate::auth::Caller::Principal(p) => Some(p.sub.clone()),
+            crate::auth::Caller::Unrestricted => None,
+        };
         let job = Arc::new(Job {
             created: SystemTime::now(),
+            owner,
             progress: Arc::new(Progress::default()),
             state: Mutex::new(State::Running),
             task: Mutex::new(None),
@@ -211,6 +218,18 @@ impl Exports {
         *lock(&job.task) = Some(handle);
         jobs.insert(id.clone(), job);
         Ok(id)
+    }
+
+    /// True if `ctx`'s caller may see job `id`: the one who started it (anyone without
+    /// authentication). Unknown jobs are left to the caller's own 404.
+    pub fn may_see(&self, ctx: &Ctx, id: &str) -> bool {
+        let crate::auth::Caller::Principal(p) = &ctx.caller else {
+            return true;
+        };
+        match lock(&self.jobs).get(id) {
+            Some(job) => job.owner.as_deref().is_none_or(|o| o == p.sub),
+            None => true,
+        }
     }
 
     /// The state of a job; `None` for an unknown or expired one.

@@ -315,6 +315,41 @@ fn the_authorisation_matrix() {
     }
     assert_eq!(tagged, 1, "exactly the one emergency access is flagged");
 
+    // The regulator exports the audit trail, and nothing else; only the one who started an
+    // export can poll it.
+    let regulator = &tokens.iter().find(|(w, _)| *w == "regulator").unwrap().1;
+    let kick = |token: &str, query: &str| {
+        s.client
+            .get(s.url(&format!("$export{query}")))
+            .bearer_auth(token)
+            .header("prefer", "respond-async")
+            .send()
+            .unwrap()
+    };
+    let started = kick(regulator, "?_type=AuditEvent");
+    let location = started
+        .headers()
+        .get("content-location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    assert_eq!(
+        started.status().as_u16(),
+        202,
+        "{}",
+        started.text().unwrap()
+    );
+    let location = location.unwrap();
+    let poll = |token: &str| {
+        let r = s.client.get(&location).bearer_auth(token).send().unwrap();
+        r.status().as_u16()
+    };
+    assert!(matches!(poll(regulator), 200 | 202));
+    assert_eq!(poll(&system), 404, "another caller cannot see the job");
+    assert_eq!(kick(regulator, "").status().as_u16(), 403);
+    assert_eq!(kick(regulator, "?_type=Observation").status().as_u16(), 403);
+    let regional = &tokens.iter().find(|(w, _)| *w == "regional").unwrap().1;
+    assert_eq!(kick(regional, "?_type=AuditEvent").status().as_u16(), 403);
+
     println!(
         "authorisation matrix: {} of {n} cases passed",
         n - failures.len()
