@@ -14,6 +14,7 @@ pub mod care;
 pub mod error;
 pub mod export;
 pub mod history;
+pub mod ident;
 pub mod limits;
 pub mod metrics;
 pub mod patch;

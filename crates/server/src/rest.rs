@@ -222,6 +222,7 @@ pub fn prepare(
         }
     }
     obj.insert("id".into(), Value::String(id.to_string()));
+    crate::ident::normalise(rtype, resource)?;
     let v = zdrav_fhir::validate_with(ctx.defs, resource, &ctx.validation);
     if !v.is_valid() {
         return Err(ApiError {

@@ -50,7 +50,7 @@ fn start_with_data() -> Server {
         let data = tx(vec![
             put(
                 json!({"resourceType": "Organization", "id": "org1", "name": "Городская поликлиника №1",
-                "identifier": [{"system": "urn:identity:ogrn", "value": "1027700000001"}]}),
+                "identifier": [{"system": "urn:identity:ogrn", "value": "1027700000008"}]}),
             ),
             put(
                 json!({"resourceType": "Practitioner", "id": "pr1", "name": [{"family": "Сидоров", "given": ["Пётр"]}]}),
@@ -58,7 +58,7 @@ fn start_with_data() -> Server {
             put(
                 json!({"resourceType": "Patient", "id": "p1", "active": true, "gender": "male", "birthDate": "1980-05-01",
                 "name": [{"family": "Иванов", "given": ["Иван"]}],
-                "identifier": [{"system": "urn:identity:snils:Patient", "value": "123-456-789 01"}],
+                "identifier": [{"system": "urn:identity:snils:Patient", "value": "123-456-789 64"}],
                 "telecom": [{"system": "phone", "value": "+7 900 000-00-01"}],
                 "address": [{"city": "Москва"}]}),
             ),
@@ -148,10 +148,10 @@ fn token_parameters() {
     assert_eq!(sorted(ids("Patient?gender=female")), ["p2", "p3"]);
     assert_eq!(ids("Patient?gender:not=female"), ["p1"]);
     assert_eq!(
-        ids("Patient?identifier=urn:identity:snils:Patient|123-456-789%2001"),
+        ids("Patient?identifier=urn:identity:snils:Patient|123-456-789%2064"),
         ["p1"]
     );
-    assert_eq!(ids("Patient?identifier=123-456-789%2001"), ["p1"]);
+    assert_eq!(ids("Patient?identifier=123-456-789%2064"), ["p1"]);
     assert_eq!(
         sorted(ids("Observation?code=http://loinc.org|8867-4")),
         ["o2", "o5"]
@@ -164,7 +164,7 @@ fn token_parameters() {
         ["c1"]
     );
     assert_eq!(
-        ids("Organization?identifier=urn:identity:ogrn|1027700000001"),
+        ids("Organization?identifier=urn:identity:ogrn|1027700000008"),
         ["org1"]
     );
 }
@@ -374,14 +374,14 @@ fn unknown_parameters_strict_and_lenient() {
 #[test]
 fn conditional_create_update_delete() {
     let s = Server::start();
-    let p = json!({"resourceType": "Patient", "identifier": [{"system": "urn:identity:snils:Patient", "value": "111-222-333 44"}]});
+    let p = json!({"resourceType": "Patient", "identifier": [{"system": "urn:identity:snils:Patient", "value": "111-222-333 72"}]});
     let create = |s: &Server| {
         s.client
             .post(s.url("Patient"))
             .header("content-type", "application/fhir+json")
             .header(
                 "if-none-exist",
-                "identifier=urn:identity:snils:Patient|111-222-333 44",
+                "identifier=urn:identity:snils:Patient|111-222-333 72",
             )
             .body(p.to_string())
             .send()
@@ -396,7 +396,7 @@ fn conditional_create_update_delete() {
     upd["gender"] = json!("male");
     let r = s
         .client
-        .put(s.url("Patient?identifier=urn:identity:snils:Patient|111-222-333%2044"))
+        .put(s.url("Patient?identifier=urn:identity:snils:Patient|111-222-333%2072"))
         .header("content-type", "application/fhir+json")
         .body(upd.to_string())
         .send()
@@ -436,16 +436,16 @@ fn conditional_create_update_delete() {
     // transaction: ifNoneExist and a conditional reference
     let b = tx(vec![
         json!({"fullUrl": "urn:uuid:9a7f7a32-8f3e-4a2e-9f44-55f1b1f0aa01",
-               "resource": {"resourceType": "Patient", "identifier": [{"system": "urn:identity:enp:Patient", "value": "7700000000000001"}]},
-               "request": {"method": "POST", "url": "Patient", "ifNoneExist": "identifier=urn:identity:enp:Patient|7700000000000001"}}),
+               "resource": {"resourceType": "Patient", "identifier": [{"system": "urn:identity:enp:Patient", "value": "7700000000000008"}]},
+               "request": {"method": "POST", "url": "Patient", "ifNoneExist": "identifier=urn:identity:enp:Patient|7700000000000008"}}),
         json!({"resource": {"resourceType": "Observation", "status": "final", "code": {"text": "вес"},
-               "subject": {"reference": "Patient?identifier=urn:identity:enp:Patient|7700000000000001"}},
+               "subject": {"reference": "Patient?identifier=urn:identity:enp:Patient|7700000000000008"}},
                "request": {"method": "POST", "url": "Observation"}}),
     ]);
     let out = expect(s.post("", &b), 412);
     assert_eq!(out["resourceType"], "OperationOutcome");
     let b2 = tx(vec![
-        json!({"resource": {"resourceType": "Patient", "identifier": [{"system": "urn:identity:enp:Patient", "value": "7700000000000001"}]},
+        json!({"resource": {"resourceType": "Patient", "identifier": [{"system": "urn:identity:enp:Patient", "value": "7700000000000008"}]},
                "request": {"method": "POST", "url": "Patient"}}),
     ]);
     expect(s.post("", &b2), 200);

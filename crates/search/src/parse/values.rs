@@ -180,7 +180,14 @@ fn token(param: &str, modifier: &Modifier, raw: &str) -> Result<SearchValue, Sea
             ["", ""] => Err(invalid(param, raw, "neither a system nor a code")),
             [system, code] => Ok(SearchValue::Token {
                 system: Some(opt(system)),
-                code: opt(code),
+                // A Russian identifier is stored normalised (a СНИЛС as XXX-XXX-XXX YY), so the
+                // searched value is too: either written form finds it.
+                code: opt(code).map(
+                    |c| match zdrav_ru::check_identifier(&unescape(system), &c) {
+                        Some(Ok(normal)) => normal,
+                        _ => c,
+                    },
+                ),
                 type_system: None,
                 type_code: None,
             }),
