@@ -7,6 +7,7 @@
 pub mod access;
 pub mod audit;
 pub mod auth;
+pub mod bindings;
 pub mod body;
 pub mod bundle;
 pub mod capability;
@@ -25,6 +26,7 @@ pub mod rest;
 pub mod routes;
 pub mod search;
 pub mod smart;
+pub mod terminology;
 pub mod validate_op;
 pub mod views;
 
@@ -58,6 +60,8 @@ pub fn context(store: DynStore, base: String, limits: Limits) -> Ctx {
         rate_limit: None,
         care: None,
         break_glass: None,
+        terminology: Arc::new(terminology::Cache::default()),
+        required_bindings: Arc::new(Vec::new()),
     }
 }
 

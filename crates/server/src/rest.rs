@@ -42,6 +42,10 @@ pub struct Ctx {
     pub care: Option<std::sync::Arc<crate::care::Care>>,
     /// The stated reason of an emergency (break-glass) access, for the audit.
     pub break_glass: Option<String>,
+    /// Compiled code systems of the terminology service.
+    pub terminology: std::sync::Arc<crate::terminology::Cache>,
+    /// Bindings this deployment requires beyond the specification (`--require-binding`).
+    pub required_bindings: std::sync::Arc<Vec<crate::bindings::Required>>,
 }
 
 /// What `Prefer: return=` asked for.
@@ -240,6 +244,7 @@ pub fn prepare(
             issues: broken,
         });
     }
+    crate::bindings::check(ctx, rtype, resource)?;
     crate::care::check_write(ctx, rtype, resource)?;
     Ok(v)
 }

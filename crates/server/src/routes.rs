@@ -266,6 +266,7 @@ fn allowed_methods(
         [c, id, t] if is_type(c) && is_id(id) && is_type(t) => READ,
         [c, id, t, "_search"] if is_type(c) && is_id(id) && is_type(t) => &["POST"],
         [t, "$validate"] if is_type(t) => &["POST"],
+        [t, op] | [t, _, op] if crate::terminology::is_operation(t, op) => &["GET", "POST"],
         [t, id] if is_type(t) && is_id(id) => &["GET", "HEAD", "PUT", "DELETE", "PATCH"],
         [t, id, "_history"] | [t, id, "_history", _] if is_type(t) && is_id(id) => READ,
         [t, id, "$validate"] if is_type(t) && is_id(id) => &["GET", "POST"],
@@ -321,6 +322,20 @@ async fn dispatch(
         (bytes::Bytes::new(), BodyKind::FhirJson)
     };
     let json = |raw: &bytes::Bytes| body::parse_resource(raw, &ctx.limits);
+    // Terminology holds no patient data: every caller its scopes let read it may use it.
+    let operation = match seg.as_slice() {
+        [t, op] if crate::terminology::is_operation(t, op) => Some((*t, None, *op)),
+        [t, id, op] if crate::terminology::is_operation(t, op) => Some((*t, Some(*id), *op)),
+        _ => None,
+    };
+    if let Some((t, id, op)) = operation {
+        let body = if raw.is_empty() {
+            None
+        } else {
+            Some(json(&raw)?)
+        };
+        return crate::terminology::handle(ctx, t, id, op, q, body.as_ref()).await;
+    }
     if let crate::auth::Reach::Patient(own) = reach {
         let body = match kind {
             _ if raw.is_empty() => None,

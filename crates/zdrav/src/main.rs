@@ -3,6 +3,7 @@
 
 mod export;
 mod load;
+mod nsi;
 mod tls;
 mod token;
 
@@ -37,6 +38,13 @@ use zdrav_store::{DynStore, PgStore, SqliteStore};
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+}
+
+/// `zdrav nsi ...`.
+#[derive(Subcommand)]
+enum NsiCmd {
+    /// Import a dictionary version from its CSV export.
+    Import(nsi::ImportArgs),
 }
 
 #[derive(Subcommand)]
@@ -80,6 +88,10 @@ enum Cmd {
         /// of twice that; 0 turns limits off. Default: 100 with authentication, off without.
         #[arg(long)]
         rate_limit: Option<u32>,
+        /// A binding this deployment requires, e.g.
+        /// Condition.code=urn:oid:1.2.643.5.1.13.13.11.1005 (МКБ-10); repeatable.
+        #[arg(long = "require-binding")]
+        require_binding: Vec<String>,
         /// Also trust tokens of this external issuer (its `iss`), with keys from --jwks-file.
         #[arg(long, requires = "jwks_file")]
         issuer: Option<String>,
@@ -109,6 +121,14 @@ enum Cmd {
         /// Files or directories to load.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+    },
+    /// Минздрав НСИ dictionaries: `zdrav nsi import FILE --oid OID --version V`.
+    Nsi {
+        /// Database: sqlite://PATH or postgres://URL.
+        #[arg(long, default_value = "sqlite://zdrav.db", global = true)]
+        database: String,
+        #[command(subcommand)]
+        cmd: NsiCmd,
     },
     /// Export resources as <Type>.ndjson files (FHIR Bulk Data format), straight from the store.
     Export {
@@ -199,6 +219,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             export_dir,
             auth_config,
             rate_limit,
+            require_binding,
             issuer,
             jwks_file,
             tls_cert,
@@ -227,6 +248,11 @@ async fn run(cli: Cli) -> Result<(), String> {
             let mut ctx =
                 zdrav_server::context(store, base.trim_end_matches('/').to_string(), limits);
             ctx.validation.strict_reference_targets = strict_reference_targets;
+            let mut required = Vec::new();
+            for spec in &require_binding {
+                required.push(zdrav_server::bindings::resolve(&ctx, spec).await?);
+            }
+            ctx.required_bindings = Arc::new(required);
             if !no_auth {
                 let mut security = zdrav_server::auth::Security::open(&ctx.store).await?;
                 if let Some(path) = &auth_config {
@@ -302,6 +328,15 @@ async fn run(cli: Cli) -> Result<(), String> {
         Cmd::Token { database, args } => {
             let store = open_store(&database).await?;
             println!("{}", token::run(store, args).await?);
+            Ok(())
+        }
+        Cmd::Nsi {
+            database,
+            cmd: NsiCmd::Import(args),
+        } => {
+            let store = open_store(&database).await?;
+            let ctx = zdrav_server::context(store, "urn:zdrav:nsi".into(), Limits::default());
+            println!("{}", nsi::import(&ctx, args).await?);
             Ok(())
         }
         Cmd::Load { database, paths } => {
