@@ -34,6 +34,8 @@ fn interactions<'a>(m: &str, seg: &[&'a str]) -> Vec<(&'a str, Interaction)> {
             vec![(t, Search)]
         }
         ("GET", [t, _, "$validate"]) => vec![(t, Read)],
+        ("POST", ["Patient", "$merge"]) => vec![("Patient", Update)],
+        ("POST" | "GET", [t, op]) if op.starts_with('$') => vec![(t, Search)],
         ("GET" | "HEAD", [t, _]) | ("GET" | "HEAD", [t, _, "_history", ..]) => vec![(t, Read)],
         _ => Vec::new(),
     }

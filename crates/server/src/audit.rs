@@ -271,7 +271,8 @@ pub async fn after(
     if !matches!(ctx.caller, Caller::Principal(_)) || ctx.audit.is_none() {
         return;
     }
-    let reads = matches!(m, "GET" | "HEAD") || seg.last() == Some(&"_search");
+    // `$match` is a POST that reads patient data.
+    let reads = matches!(m, "GET" | "HEAD") || matches!(seg.last(), Some(&"_search" | &"$match"));
     let path = seg.join("/");
     let reply = match answer {
         Err(e) if e.status == axum::http::StatusCode::FORBIDDEN => {

@@ -359,8 +359,24 @@ pub async fn create(
             _ => return Err(multiple_matches(rtype, criteria)),
         }
     }
+    // The MPI: a Patient that is already registered is returned (with If-None-Exist, when
+    // exactly one certain match exists) or flagged as a possible duplicate.
+    let mut warnings = Vec::new();
+    if rtype == "Patient" {
+        let found = crate::mpi::find(ctx, &resource, zdrav_mpi::Grade::Probable).await?;
+        let certain: Vec<_> = found
+            .iter()
+            .filter(|(_, m)| m.grade == zdrav_mpi::Grade::Certain)
+            .collect();
+        match (c.if_none_exist.is_some(), certain.as_slice()) {
+            (true, [(p, _)]) => return Ok(Reply::json(StatusCode::OK, p.clone())),
+            (true, [_, _, ..]) => return Err(multiple_matches(rtype, "a certain MPI match")),
+            _ => warnings = crate::mpi::duplicate_warnings(&found),
+        }
+    }
     let id = new_id();
     let checked = prepare(ctx, rtype, &id, &mut resource)?;
+    warnings.extend(checked.issues.iter().cloned());
     let refs: Vec<_> = checked
         .local_refs
         .into_iter()
@@ -372,7 +388,7 @@ pub async fn create(
         put_op(ctx, rtype, &id, resource, Precondition::MustNotExist),
     )
     .await?;
-    Ok(write_reply(&w, c.prefer, &checked.issues))
+    Ok(write_reply(&w, c.prefer, &warnings))
 }
 
 /// A new server-assigned logical id.

@@ -345,6 +345,9 @@ async fn dispatch(
         return crate::access::confined(ctx, &own, m, &seg, q, body, &cond).await;
     }
     match (m, seg.as_slice()) {
+        ("POST", ["Patient", "$match"]) => crate::mpi::match_op(ctx, &json(&raw)?).await,
+        ("POST", ["Patient", "$merge"]) => crate::merge::merge(ctx, &json(&raw)?).await,
+        ("GET", ["Patient", "$ihe-pix"]) => crate::mpi::pix(ctx, q).await,
         ("POST", []) => {
             let bundle = json(&raw)?;
             let out = crate::bundle::process(ctx, bundle, cond.prefer).await?;
