@@ -3,6 +3,8 @@
 //! R4 server can be measured with it.
 
 use clap::{Parser, Subcommand};
+
+mod mpi;
 use serde_json::Value;
 use std::io::Read;
 use std::path::PathBuf;
@@ -70,6 +72,33 @@ enum Cmd {
         /// Concurrent clients.
         #[arg(long, default_value_t = 1)]
         concurrency: usize,
+    },
+    /// Writes a population of Russian patients as NDJSON (.gz too) for `zdrav load`.
+    Patients {
+        /// How many.
+        #[arg(long)]
+        count: u64,
+        /// Population seed.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Times `Patient/$match` with mistyped members of a population; prints p50/p99 and hits.
+    Match {
+        /// FHIR base URL.
+        #[arg(long)]
+        base: String,
+        /// The population's size and seed (as given to `patients`).
+        #[arg(long)]
+        count: u64,
+        /// Population seed.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Probes.
+        #[arg(long, default_value_t = 200)]
+        n: usize,
     },
 }
 
@@ -342,6 +371,13 @@ async fn main() -> std::process::ExitCode {
             n,
             concurrency,
         } => query(base, path, name, n, concurrency).await,
+        Cmd::Patients { count, seed, out } => mpi::write_population(count, seed, out),
+        Cmd::Match {
+            base,
+            count,
+            seed,
+            n,
+        } => mpi::run_matches(base, count, seed, n).await,
     };
     match res {
         Ok(()) => std::process::ExitCode::SUCCESS,

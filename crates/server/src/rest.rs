@@ -359,11 +359,19 @@ pub async fn create(
             _ => return Err(multiple_matches(rtype, criteria)),
         }
     }
+    let id = new_id();
+    let checked = prepare(ctx, rtype, &id, &mut resource)?;
+    let mut warnings = Vec::new();
     // The MPI: a Patient that is already registered is returned (with If-None-Exist, when
     // exactly one certain match exists) or flagged as a possible duplicate.
-    let mut warnings = Vec::new();
     if rtype == "Patient" {
-        let found = crate::mpi::find(ctx, &resource, zdrav_mpi::Grade::Probable).await?;
+        // A failed duplicate search must not stop a registration; it only loses the warning.
+        let found = crate::mpi::find(ctx, &resource, zdrav_mpi::Grade::Probable)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = ?e.issues, "duplicate search failed");
+                Vec::new()
+            });
         let certain: Vec<_> = found
             .iter()
             .filter(|(_, m)| m.grade == zdrav_mpi::Grade::Certain)
@@ -374,8 +382,6 @@ pub async fn create(
             _ => warnings = crate::mpi::duplicate_warnings(&found),
         }
     }
-    let id = new_id();
-    let checked = prepare(ctx, rtype, &id, &mut resource)?;
     warnings.extend(checked.issues.iter().cloned());
     let refs: Vec<_> = checked
         .local_refs
