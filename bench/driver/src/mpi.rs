@@ -239,10 +239,10 @@ fn translit(s: &str) -> String {
 /// A probe for patient `i`: no identifier, and one of the usual distortions.
 fn probe(seed: u64, i: u64, kind: usize) -> Value {
     let mut p = person(seed, i);
-    p.as_object_mut().map(|o| {
+    if let Some(o) = p.as_object_mut() {
         o.remove("id");
         o.remove("identifier");
-    });
+    }
     let fam = p["name"][0]["family"]
         .as_str()
         .unwrap_or_default()
