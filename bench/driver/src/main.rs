@@ -299,14 +299,23 @@ async fn query(
     let resp = client.get(&url).send().await.map_err(|e| e.to_string())?;
     let status = resp.status();
     let first: Value = resp.json().await.unwrap_or(Value::Null);
-    if !status.is_success() || first["resourceType"] != "Bundle" {
+    if !status.is_success() || first["resourceType"] == "OperationOutcome" {
         // A peer may not support a query; that is a result, not a reason to stop the run.
         let why = first["issue"][0]["diagnostics"].as_str().unwrap_or("");
         println!("query {path}: unsupported ({status}) {why}");
         println!("RESULT {name} unsupported");
         return Ok(());
     }
-    let entries = first["entry"].as_array().map_or(0, Vec::len);
+    // A searchset's entries, or an expansion's codes.
+    let entries = first["entry"]
+        .as_array()
+        .or_else(|| first["expansion"]["contains"].as_array())
+        .map_or(0, Vec::len);
+    let total = if first["total"].is_null() {
+        first["expansion"]["total"].clone()
+    } else {
+        first["total"].clone()
+    };
     let next = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
@@ -335,14 +344,14 @@ async fn query(
         all.len(),
         percentile(&all, 0.5),
         percentile(&all, 0.99),
-        first["total"]
+        total
     );
     println!(
         "RESULT {name} {:.2}/{:.2} ms ({} on page, total {})",
         percentile(&all, 0.5),
         percentile(&all, 0.99),
         entries,
-        first["total"]
+        total
     );
     Ok(())
 }

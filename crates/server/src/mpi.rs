@@ -2,8 +2,8 @@
 //! warnings on create, `Patient/$merge` (link and merge) and the IHE PIXm query
 //! `Patient/$ihe-pix`. PDQm is the ordinary Patient search (family, given, birthdate,
 //! identifier, gender, address...). Candidates come from indexed searches (identifiers, birth
-//! date and its day–month swap, surname and its parts), run through `search::parse` so a
-//! practitioner's reach applies; `zdrav_mpi::score` grades them.
+//! date and its day–month swap, surname or its parts with the given name and birth year), run
+//! through `search::parse` so a practitioner's reach applies; `zdrav_mpi::score` grades them.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -79,6 +79,21 @@ pub async fn find(ctx: &Ctx, patient: &Value, min: Grade) -> Result<Vec<(Value, 
             }
         }
     }
+    // Surnames are common (tens of thousands of Ивановы in a region), so the surname block is
+    // the costly one: it runs only when the cheap blocks found nobody probable, and then with
+    // the given name and the birth year, which finds a record whose day or month was mistyped
+    // (or whose birth date is missing) without reading every namesake.
+    if scored(patient, &found, Grade::Probable).next().is_some() {
+        return Ok(rank(patient, found, min));
+    }
+    let year = patient
+        .get("birthDate")
+        .and_then(Value::as_str)
+        .and_then(|b| b.get(..4));
+    let given = patient
+        .pointer("/name/0/given/0")
+        .and_then(Value::as_str)
+        .map(|g| g.replace(',', "\\,"));
     let families: Vec<&str> = patient
         .get("name")
         .and_then(Value::as_array)
@@ -90,30 +105,50 @@ pub async fn find(ctx: &Ctx, patient: &Value, min: Grade) -> Result<Vec<(Value, 
     for f in families {
         for part in std::iter::once(f).chain(f.split(['-', ' '])) {
             let part = part.trim();
-            if part.chars().count() >= 2 && seen.insert(part.to_lowercase()) {
-                block(
-                    ctx,
-                    vec![("family".into(), part.replace(',', "\\,"))],
-                    &mut found,
-                )
-                .await?;
+            if part.chars().count() < 2 || !seen.insert(part.to_lowercase()) {
+                continue;
             }
+            let mut params = vec![("family".to_string(), part.replace(',', "\\,"))];
+            if let Some(g) = &given {
+                params.push(("given".into(), g.clone()));
+            }
+            if let Some(y) = year {
+                params.push(("birthdate".into(), y.to_string()));
+            }
+            block(ctx, params, &mut found).await?;
         }
     }
+    Ok(rank(patient, found, min))
+}
+
+/// The candidates other than `patient` itself and merged-away records, scored, at least `min`.
+fn scored<'a>(
+    patient: &'a Value,
+    found: &'a BTreeMap<String, StoredResource>,
+    min: Grade,
+) -> impl Iterator<Item = (Value, Match)> + 'a {
     let own_id = patient.get("id").and_then(Value::as_str);
-    let mut out: Vec<(Value, Match)> = found
-        .into_values()
-        .filter(|r| Some(r.id.as_str()) != own_id)
+    found
+        .values()
+        .filter(move |r| Some(r.id.as_str()) != own_id)
         .filter_map(|r| serde_json::from_slice::<Value>(&r.json).ok())
         .filter(|p| !merged_away(p))
-        .map(|p| {
+        .map(move |p| {
             let m = zdrav_mpi::score(patient, &p);
             (p, m)
         })
-        .filter(|(_, m)| m.grade >= min)
-        .collect();
+        .filter(move |(_, m)| m.grade >= min)
+}
+
+/// The candidates graded at least `min`, best first.
+fn rank(
+    patient: &Value,
+    found: BTreeMap<String, StoredResource>,
+    min: Grade,
+) -> Vec<(Value, Match)> {
+    let mut out: Vec<(Value, Match)> = scored(patient, &found, min).collect();
     out.sort_by(|a, b| b.1.weight.total_cmp(&a.1.weight));
-    Ok(out)
+    out
 }
 
 fn parameter<'a>(body: &'a Value, name: &str) -> Option<&'a Value> {

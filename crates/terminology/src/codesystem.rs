@@ -18,6 +18,9 @@ pub struct Concept {
     pub children: Vec<usize>,
     /// Retired, inactive or deprecated.
     pub inactive: bool,
+    /// Code and display folded for text filters, computed once: folding Cyrillic text is most
+    /// of the cost of a filtered expansion.
+    pub(crate) folded: (String, String),
 }
 
 /// A compiled CodeSystem.
@@ -132,6 +135,13 @@ impl CodeSystemIndex {
             let i = self.concepts.len();
             self.concepts.push(Concept {
                 code: code.to_string(),
+                folded: (
+                    crate::text::fold(code),
+                    display
+                        .as_deref()
+                        .map(crate::text::fold)
+                        .unwrap_or_default(),
+                ),
                 display,
                 parent,
                 children: Vec::new(),

@@ -23,6 +23,11 @@ pub fn matches(filter_words: &[&str], filter: &str, code: &str, display: &str) -
     if code.starts_with(filter) {
         return true;
     }
+    // A word can only start a display word if it occurs in the display at all; the substring
+    // test is fast, the Unicode word split is not, so most displays stop here.
+    if !filter_words.iter().all(|f| display.contains(f)) {
+        return false;
+    }
     let ws = words(display);
     !filter_words.is_empty()
         && filter_words

@@ -39,16 +39,34 @@ pub fn expand(
     value_sets: &ValueSets<'_>,
     filter: Option<&str>,
 ) -> Result<Vec<Entry>, String> {
-    let mut all = expand_at(vs, systems, value_sets, 0)?;
-    if let Some(f) = filter.map(fold).filter(|f| !f.trim().is_empty()) {
-        let fw = words(&f);
-        let f = f.trim().to_string();
-        all.retain(|e| {
-            let display = e.display.as_deref().map(fold).unwrap_or_default();
-            matches(&fw, &f, &fold(&e.code), &display)
-        });
+    // The text filter is a test of each code alone, so it can be applied where codes are
+    // drawn from their systems (on the folded text compiled there), before unions and
+    // exclusions; only codes that pass are copied out.
+    let folded = filter
+        .map(fold)
+        .map(|f| f.trim().to_string())
+        .filter(|f| !f.is_empty());
+    let text = folded.as_deref().map(|f| TextFilter::Text {
+        words: words(f),
+        whole: f,
+    });
+    expand_at(vs, systems, value_sets, 0, text.as_ref())
+}
+
+/// What narrows an expansion where codes are drawn: a folded text filter, or one code.
+enum TextFilter<'a> {
+    Text { words: Vec<&'a str>, whole: &'a str },
+    Code(String),
+}
+
+impl TextFilter<'_> {
+    /// `code` and `display` folded.
+    fn passes(&self, code: &str, display: &str) -> bool {
+        match self {
+            TextFilter::Text { words, whole } => matches(words, whole, code, display),
+            TextFilter::Code(c) => c == code,
+        }
     }
-    Ok(all)
 }
 
 /// True if `vs` contains `code` of `system` (any system when `None`); the matching entry.
@@ -59,7 +77,8 @@ pub fn includes(
     system: Option<&str>,
     code: &str,
 ) -> Result<Option<Entry>, String> {
-    Ok(expand_at(vs, systems, value_sets, 0)?
+    let only = TextFilter::Code(fold(code));
+    Ok(expand_at(vs, systems, value_sets, 0, Some(&only))?
         .into_iter()
         .find(|e| e.code == code && system.is_none_or(|s| s == e.system)))
 }
@@ -69,12 +88,22 @@ fn expand_at(
     systems: &Systems<'_>,
     value_sets: &ValueSets<'_>,
     depth: usize,
+    text: Option<&TextFilter<'_>>,
 ) -> Result<Vec<Entry>, String> {
     if depth > MAX_DEPTH {
         return Err("value sets include each other too deeply".into());
     }
     let Some(compose) = vs.get("compose") else {
-        return pre_expanded(vs);
+        let mut all = pre_expanded(vs)?;
+        if let Some(t) = text {
+            all.retain(|e| {
+                t.passes(
+                    &fold(&e.code),
+                    &e.display.as_deref().map(fold).unwrap_or_default(),
+                )
+            });
+        }
+        return Ok(all);
     };
     let mut out = Vec::new();
     let mut seen = HashSet::new();
@@ -84,7 +113,7 @@ fn expand_at(
         .into_iter()
         .flatten()
     {
-        for e in part(inc, systems, value_sets, depth)? {
+        for e in part(inc, systems, value_sets, depth, text)? {
             if seen.insert((e.system.clone(), e.code.clone())) {
                 out.push(e);
             }
@@ -97,7 +126,7 @@ fn expand_at(
         .into_iter()
         .flatten()
     {
-        for e in part(exc, systems, value_sets, depth)? {
+        for e in part(exc, systems, value_sets, depth, None)? {
             excluded.insert((e.system, e.code));
         }
     }
@@ -150,6 +179,7 @@ fn part(
     systems: &Systems<'_>,
     value_sets: &ValueSets<'_>,
     depth: usize,
+    text: Option<&TextFilter<'_>>,
 ) -> Result<Vec<Entry>, String> {
     let mut from_sets: Option<HashSet<(String, String)>> = None;
     let mut set_entries = Vec::new();
@@ -163,7 +193,7 @@ fn part(
         let canonical = url.split('|').next().unwrap_or(url);
         let sub =
             value_sets(canonical).ok_or_else(|| format!("value set {canonical} is not known"))?;
-        let codes = expand_at(&sub, systems, value_sets, depth + 1)?;
+        let codes = expand_at(&sub, systems, value_sets, depth + 1, text)?;
         let keys: HashSet<(String, String)> = codes
             .iter()
             .map(|e| (e.system.clone(), e.code.clone()))
@@ -194,13 +224,17 @@ fn part(
             let known = cs
                 .as_ref()
                 .and_then(|cs| cs.find(code).map(|i| entry(cs, i)));
-            out.push(known.unwrap_or_else(|| Entry {
+            let e = known.unwrap_or_else(|| Entry {
                 system: system.into(),
                 version: version.map(str::to_string),
                 code: code.into(),
                 display: c.get("display").and_then(Value::as_str).map(str::to_string),
                 inactive: false,
-            }));
+            });
+            let display = e.display.as_deref().map(fold).unwrap_or_default();
+            if text.is_none_or(|t| t.passes(&fold(&e.code), &display)) {
+                out.push(e);
+            }
         }
     } else {
         let cs = cs.ok_or_else(|| format!("code system {system} is not known here"))?;
@@ -213,6 +247,12 @@ fn part(
         {
             let keep: HashSet<usize> = filter(&cs, f)?.into_iter().collect();
             selected.retain(|i| keep.contains(i));
+        }
+        if let Some(t) = text {
+            selected.retain(|&i| {
+                let (code, display) = &cs.concepts[i].folded;
+                t.passes(code, display)
+            });
         }
         out.extend(selected.into_iter().map(|i| entry(&cs, i)));
     }

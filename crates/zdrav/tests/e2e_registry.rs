@@ -350,3 +350,158 @@ fn mpi_match_duplicates_merge_and_pix() {
         404,
     );
 }
+
+/// The registries of organisations (ФРМО) and of medical workers (ФРМР) as FHIR resources:
+/// the hierarchy of a medical organisation, its units and departments (`partOf`), buildings and
+/// rooms (Location), licences (`urn:identity:license` with a period), equipment (Device), and a
+/// worker's digital profile (Practitioner with СНИЛС, PractitionerRole with position and
+/// specialty, qualifications); found by region, type, licence, specialty and СНИЛС.
+#[test]
+fn frmo_and_frmr() {
+    let s = Server::start();
+    let put = |path: &str, body: Value| {
+        expect(s.put(path, &body), 201);
+    };
+    put(
+        "Organization/gkb1",
+        json!({"resourceType": "Organization", "id": "gkb1", "name": "ГБУЗ «Городская клиническая больница № 1»",
+        "type": [{"coding": [{"system": "urn:oid:1.2.643.5.1.13.13.11.1462", "code": "1", "display": "Медицинская организация"}]}],
+        "identifier": [
+            {"system": "urn:identity:ogrn", "value": "1027700132195"},
+            {"system": "urn:identity:inn", "value": "7707083893"},
+            {"system": "urn:identity:kpp", "value": "773601001"},
+            {"system": "urn:identity:frmo", "value": "1.2.643.5.1.13.13.12.2.77.7701"},
+            {"system": "urn:identity:license", "value": "ЛО-77-01-012345",
+             "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MD"}]},
+             "period": {"start": "2019-04-01"}}],
+        "address": [{"state": "77", "city": "Москва", "text": "Москва, ул. Лечебная, 1"}]}),
+    );
+    put(
+        "Organization/gkb1-surgery",
+        json!({"resourceType": "Organization", "id": "gkb1-surgery", "name": "Хирургический корпус",
+        "identifier": [{"system": "urn:identity:frmo", "value": "1.2.643.5.1.13.13.12.2.77.7701.1"}],
+        "partOf": {"reference": "Organization/gkb1"}, "address": [{"state": "77"}]}),
+    );
+    put(
+        "Organization/gkb1-surgery-dept",
+        json!({"resourceType": "Organization", "id": "gkb1-surgery-dept", "name": "Отделение общей хирургии",
+        "partOf": {"reference": "Organization/gkb1-surgery"}}),
+    );
+    put(
+        "Organization/crb2",
+        json!({"resourceType": "Organization", "id": "crb2", "name": "БУ «Центральная районная больница»",
+        "identifier": [{"system": "urn:identity:license", "value": "ЛО-21-01-000777", "period": {"start": "2015-01-01", "end": "2020-01-01"}}],
+        "address": [{"state": "21", "city": "Чебоксары"}]}),
+    );
+    put(
+        "Location/building-a",
+        json!({"resourceType": "Location", "id": "building-a", "name": "Корпус А",
+        "physicalType": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/location-physical-type", "code": "bu"}]},
+        "managingOrganization": {"reference": "Organization/gkb1-surgery"}}),
+    );
+    put(
+        "Location/room-101",
+        json!({"resourceType": "Location", "id": "room-101", "name": "Операционная 101",
+        "physicalType": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/location-physical-type", "code": "ro"}]},
+        "partOf": {"reference": "Location/building-a"}, "managingOrganization": {"reference": "Organization/gkb1-surgery-dept"}}),
+    );
+    put(
+        "Device/mri-1",
+        json!({"resourceType": "Device", "id": "mri-1", "deviceName": [{"name": "МРТ 1,5 Тл", "type": "user-friendly-name"}],
+        "owner": {"reference": "Organization/gkb1"}, "location": {"reference": "Location/building-a"}}),
+    );
+    put(
+        "Practitioner/dr-sidorov",
+        json!({"resourceType": "Practitioner", "id": "dr-sidorov",
+        "identifier": [{"system": "urn:identity:snils:Practitioner", "value": "08765430300"}],
+        "name": [{"family": "Сидоров", "given": ["Пётр", "Ильич"]}],
+        "qualification": [{"code": {"text": "Хирургия: свидетельство об аккредитации"},
+            "identifier": [{"system": "urn:zdrav:accreditation", "value": "7723 012345678"}],
+            "period": {"start": "2022-06-01", "end": "2027-06-01"}}]}),
+    );
+    put(
+        "PractitionerRole/sidorov-surgeon",
+        json!({"resourceType": "PractitionerRole", "id": "sidorov-surgeon", "active": true,
+        "practitioner": {"reference": "Practitioner/dr-sidorov"}, "organization": {"reference": "Organization/gkb1-surgery-dept"},
+        "code": [{"coding": [{"system": "urn:oid:1.2.643.5.1.13.13.11.1002", "code": "109", "display": "врач-хирург"}]}],
+        "specialty": [{"coding": [{"system": "urn:oid:1.2.643.5.1.13.13.11.1066", "code": "46", "display": "Хирургия"}]}]}),
+    );
+
+    let ids = |path: &str| -> Vec<String> {
+        let b = expect(s.get(path), 200);
+        let mut v: Vec<String> = b["entry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["resource"]["resourceType"] != "OperationOutcome")
+            .map(|e| {
+                format!(
+                    "{}/{}",
+                    e["resource"]["resourceType"].as_str().unwrap(),
+                    e["resource"]["id"].as_str().unwrap()
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    // The whole hierarchy of the hospital in one search.
+    assert_eq!(
+        ids("Organization?_id=gkb1&_revinclude:iterate=Organization:partof"),
+        [
+            "Organization/gkb1",
+            "Organization/gkb1-surgery",
+            "Organization/gkb1-surgery-dept"
+        ]
+    );
+    assert_eq!(
+        ids("Organization?partof=Organization/gkb1"),
+        ["Organization/gkb1-surgery"]
+    );
+    // By region, by type, by licence number, by ФРМО OID, by ОГРН typed without care.
+    assert_eq!(
+        ids("Organization?address-state=77&partof:missing=true"),
+        ["Organization/gkb1"]
+    );
+    assert_eq!(
+        ids("Organization?type=urn:oid:1.2.643.5.1.13.13.11.1462|1"),
+        ["Organization/gkb1"]
+    );
+    assert_eq!(
+        ids("Organization?identifier=urn:identity:license|ЛО-21-01-000777"),
+        ["Organization/crb2"]
+    );
+    assert_eq!(
+        ids("Organization?identifier=urn:identity:frmo|1.2.643.5.1.13.13.12.2.77.7701.1"),
+        ["Organization/gkb1-surgery"]
+    );
+    // Buildings and rooms; equipment of the hospital.
+    assert_eq!(
+        ids("Location?partof=Location/building-a"),
+        ["Location/room-101"]
+    );
+    assert_eq!(
+        ids("Location?type:missing=true&organization=Organization/gkb1-surgery-dept"),
+        ["Location/room-101"]
+    );
+    assert_eq!(
+        ids("Device?organization=Organization/gkb1"),
+        ["Device/mri-1"]
+    );
+    // ФРМР: the worker by СНИЛС (either form), by specialty, and where they work.
+    assert_eq!(
+        ids("Practitioner?identifier=urn:identity:snils:Practitioner|087-654-303%2000"),
+        ["Practitioner/dr-sidorov"]
+    );
+    assert_eq!(ids("PractitionerRole?specialty=urn:oid:1.2.643.5.1.13.13.11.1066|46&_include=PractitionerRole:practitioner&_include=PractitionerRole:organization"),
+        ["Organization/gkb1-surgery-dept", "Practitioner/dr-sidorov", "PractitionerRole/sidorov-surgeon"]);
+    let dr = expect(s.get("Practitioner/dr-sidorov"), 200);
+    assert_eq!(
+        dr["identifier"][0]["value"], "087-654-303 00",
+        "stored normalised"
+    );
+    // A licence whose period ends before it starts is refused (per-1).
+    let bad = json!({"resourceType": "Organization", "name": "x", "identifier": [{"system": "urn:identity:license", "value": "1",
+        "period": {"start": "2020-01-01", "end": "2019-01-01"}}]});
+    expect(s.post("Organization", &bad), 400);
+}

@@ -418,9 +418,13 @@ pub(crate) fn range(
     prefix: Prefix,
     p: Point,
 ) -> Result<(), Error> {
+    // `lo <= high` follows from `lo <= hi <= high`; saying it bounds the index range on `lo`
+    // from both sides, so an equality reads only its own rows instead of every later one.
     let eq = |sql: &mut Sql, p: &Point| {
         sql.push(&format!("({lo} >= "));
         sql.arg(p.low.clone());
+        sql.push(&format!(" AND {lo} <= "));
+        sql.arg(p.high.clone());
         sql.push(&format!(" AND {hi} <= "));
         sql.arg(p.high.clone());
         sql.push(")");
