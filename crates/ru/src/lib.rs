@@ -1,12 +1,14 @@
 //! Russian identifiers, as the contour writes them (`../shared/fhir-ru`): СНИЛС of patients and
-//! practitioners, the ЕНП of the ОМС policy, ОГРН / ОГРНИП, ИНН, КПП of organisations and the
-//! OIDs of the ФРМО / ФРМР registries. Each is checked with its control number and normalised
+//! practitioners, the ЕНП of the ОМС policy, passports and birth certificates, ОГРН / ОГРНИП,
+//! ИНН, КПП of organisations and the OIDs of the ФРМО / ФРМР registries. Each is checked with its control number and normalised
 //! to one written form, so that the same person or organisation is found however a client
 //! typed it. No crate does these checks (they are national rules), so they are written here,
 //! each against the published algorithm and its published examples.
 
+mod documents;
 mod numbers;
 
+pub use documents::{check_newborn, normalise_passport, normalise_soviet_series};
 pub use numbers::{check_enp, check_inn, check_kpp, check_ogrn, check_oid, normalise_snils};
 
 /// СНИЛС of a patient.
@@ -23,6 +25,14 @@ pub const INN: &str = "urn:identity:inn";
 pub const KPP: &str = "urn:identity:kpp";
 /// The ФРМО OID of a medical organisation or of one of its units.
 pub const FRMO: &str = "urn:identity:frmo";
+/// The passport of a citizen of Russia.
+pub const PASSPORT: &str = "urn:identity:passport-rf:Patient";
+/// A Soviet passport.
+pub const PASSPORT_USSR: &str = "urn:identity:passport-ussr:Patient";
+/// A birth certificate.
+pub const BIRTH_CERTIFICATE: &str = "urn:identity:birth-certificate:Patient";
+/// A newborn's identifier before the birth is registered.
+pub const NEWBORN: &str = "urn:identity:newborn:Patient";
 
 /// For an identifier of a Russian system this crate knows: the value in its normalised form,
 /// or why it is not valid. `None` for other systems (left as they are).
@@ -35,6 +45,10 @@ pub fn check_identifier(system: &str, value: &str) -> Option<Result<String, Stri
         INN => check_inn(v).map(|()| v.to_string()),
         KPP => check_kpp(v).map(|()| v.to_uppercase()),
         FRMO => check_oid(v).map(|()| v.to_string()),
+        PASSPORT => normalise_passport(v),
+        PASSPORT_USSR => normalise_soviet_series(v, "Soviet passport"),
+        BIRTH_CERTIFICATE => normalise_soviet_series(v, "birth certificate"),
+        NEWBORN => check_newborn(v).map(|()| v.to_string()),
         _ => return None,
     })
 }

@@ -120,12 +120,5 @@ pub fn check(ctx: &Ctx, rtype: &str, resource: &Value) -> Result<(), ApiError> {
             }
         }
     }
-    if issues.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError {
-            status: axum::http::StatusCode::BAD_REQUEST,
-            issues,
-        })
-    }
+    ApiError::unless_clean(issues)
 }

@@ -84,16 +84,21 @@ fn break_glass(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 /// naming the patient, `id` for the Patient itself).
 type Criterion = (&'static str, Vec<(&'static str, String)>, &'static str);
 
+/// The caller's organisation and practitioner as references.
+fn references(p: &Principal) -> (Option<String>, Option<String>) {
+    (
+        p.organization
+            .as_deref()
+            .map(|o| format!("Organization/{o}")),
+        p.practitioner
+            .as_deref()
+            .map(|d| format!("Practitioner/{d}")),
+    )
+}
+
 async fn relationships(ctx: &Ctx, p: &Principal) -> Result<Care, ApiError> {
     let mut care = Care::default();
-    let org = p
-        .organization
-        .as_deref()
-        .map(|o| format!("Organization/{o}"));
-    let me = p
-        .practitioner
-        .as_deref()
-        .map(|d| format!("Practitioner/{d}"));
+    let (org, me) = references(p);
     let actors: Vec<String> = org.iter().chain(me.iter()).cloned().collect();
     if actors.is_empty() {
         return Ok(care);
@@ -125,7 +130,7 @@ async fn relationships(ctx: &Ctx, p: &Principal) -> Result<Care, ApiError> {
     }
     let now = chrono::Utc::now().timestamp_micros();
     for (rtype, params, field) in criteria {
-        for r in all(ctx, rtype, &params).await? {
+        for r in crate::search::unrestricted(ctx, rtype, &params, usize::MAX).await? {
             if rtype == "Consent" && !permits(&r, &actors, now) {
                 continue;
             }
@@ -142,33 +147,6 @@ async fn relationships(ctx: &Ctx, p: &Principal) -> Result<Care, ApiError> {
         }
     }
     Ok(care)
-}
-
-/// Every current resource of `rtype` meeting `params`.
-async fn all(ctx: &Ctx, rtype: &str, params: &[(&str, String)]) -> Result<Vec<Value>, ApiError> {
-    let params: Vec<(String, String)> = params
-        .iter()
-        .map(|(k, v)| ((*k).to_string(), v.clone()))
-        .collect();
-    let options = zdrav_search::ParseOptions {
-        strict: true,
-        default_count: usize::MAX,
-        max_count: usize::MAX,
-    };
-    let mut parsed = zdrav_search::parse_query(Some(rtype), &params, &options).map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "exception",
-            e.to_string(),
-        )
-    })?;
-    parsed.query.total = zdrav_search::TotalMode::None;
-    let page = ctx.store.search(&parsed.query).await?;
-    Ok(page
-        .matches
-        .iter()
-        .filter_map(|r| serde_json::from_slice(&r.json).ok())
-        .collect())
 }
 
 /// True if the Consent's top-level provision permits one of `actors` at `now`.
@@ -254,14 +232,7 @@ fn enters_care(ctx: &Ctx, patient: &Value) -> bool {
     let crate::auth::Caller::Principal(p) = &ctx.caller else {
         return false;
     };
-    let org = p
-        .organization
-        .as_deref()
-        .map(|o| format!("Organization/{o}"));
-    let me = p
-        .practitioner
-        .as_deref()
-        .map(|d| format!("Practitioner/{d}"));
+    let (org, me) = references(p);
     let refs = patient
         .pointer("/managingOrganization/reference")
         .into_iter()

@@ -22,6 +22,18 @@ impl ApiError {
         }
     }
 
+    /// `Ok` without issues, else a 400 with all of them.
+    pub fn unless_clean(issues: Vec<Issue>) -> Result<(), ApiError> {
+        if issues.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError {
+                status: StatusCode::BAD_REQUEST,
+                issues,
+            })
+        }
+    }
+
     /// 400 Bad Request.
     pub fn bad_request(msg: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "invalid", msg)

@@ -37,14 +37,7 @@ pub fn normalise(rtype: &str, resource: &mut Value) -> Result<(), ApiError> {
             }
         }
     }
-    if issues.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError {
-            status: axum::http::StatusCode::BAD_REQUEST,
-            issues,
-        })
-    }
+    ApiError::unless_clean(issues)
 }
 
 #[cfg(test)]

@@ -249,6 +249,35 @@ pub async fn matches(
     Ok(page.matches)
 }
 
+/// Every current resource of `rtype` meeting `params` (at most `count`), as JSON, outside any
+/// caller's reach: for the server's own lookups (care relationships, terminology), never for
+/// answers a caller sees.
+pub async fn unrestricted(
+    ctx: &Ctx,
+    rtype: &str,
+    params: &[(&str, String)],
+    count: usize,
+) -> Result<Vec<Value>, ApiError> {
+    let params: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), v.clone()))
+        .collect();
+    let options = ParseOptions {
+        strict: true,
+        default_count: count,
+        max_count: count,
+    };
+    let mut parsed = zdrav_search::parse_query(Some(rtype), &params, &options)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    parsed.query.total = zdrav_search::TotalMode::None;
+    let page = ctx.store.search(&parsed.query).await?;
+    Ok(page
+        .matches
+        .iter()
+        .filter_map(|r| serde_json::from_slice(&r.json).ok())
+        .collect())
+}
+
 /// `Patient/[id]/$everything`: the patient, every resource in its compartment, and the
 /// resources those refer to (practitioners, organisations, locations, medications...).
 pub async fn everything(

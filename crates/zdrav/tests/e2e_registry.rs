@@ -20,9 +20,13 @@ fn russian_identifiers_are_checked_and_normalised() {
     // A СНИЛС typed without separators is stored as XXX-XXX-XXX YY, with a valid ЕНП beside it.
     let p = json!({"resourceType": "Patient", "name": [{"family": "Иванов"}], "identifier": [
         {"system": "urn:identity:snils:Patient", "value": "11223344595"},
-        {"system": "urn:identity:enp:Patient", "value": "7700000000000016"}]});
+        {"system": "urn:identity:enp:Patient", "value": "7700000000000016"},
+        {"system": "urn:identity:passport-rf:Patient", "value": "45 09 123456"},
+        {"system": "urn:identity:birth-certificate:Patient", "value": "iv-мю №123456"}]});
     let created = expect(s.post("Patient", &p), 201);
     assert_eq!(created["identifier"][0]["value"], "112-233-445 95");
+    assert_eq!(created["identifier"][2]["value"], "4509 123456");
+    assert_eq!(created["identifier"][3]["value"], "IV-МЮ 123456");
     let id = created["id"].as_str().unwrap().to_string();
     // Found by either written form.
     for form in ["112-233-445%2095", "11223344595"] {
@@ -55,6 +59,18 @@ fn russian_identifiers_are_checked_and_normalised() {
             "urn:identity:enp:Patient",
             "7700000000000013",
             "ЕНП",
+        ),
+        (
+            "Patient",
+            "urn:identity:passport-rf:Patient",
+            "4509 12345",
+            "passport",
+        ),
+        (
+            "Patient",
+            "urn:identity:birth-certificate:Patient",
+            "IV-MU 123456",
+            "birth certificate",
         ),
         (
             "Practitioner",

@@ -29,21 +29,7 @@ const CACHE_LIMIT: usize = 32;
 
 /// The current resources of `rtype` with canonical `url`.
 async fn by_url(ctx: &Ctx, rtype: &str, url: &str) -> Result<Vec<Value>, ApiError> {
-    let params = vec![("url".to_string(), url.to_string())];
-    let options = zdrav_search::ParseOptions {
-        strict: true,
-        default_count: 50,
-        max_count: 50,
-    };
-    let mut parsed = zdrav_search::parse_query(Some(rtype), &params, &options)
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    parsed.query.total = zdrav_search::TotalMode::None;
-    let page = ctx.store.search(&parsed.query).await?;
-    Ok(page
-        .matches
-        .iter()
-        .filter_map(|r| serde_json::from_slice(&r.json).ok())
-        .collect())
+    crate::search::unrestricted(ctx, rtype, &[("url", url.to_string())], 50).await
 }
 
 fn version_of(v: &Value) -> Option<&str> {
