@@ -23,6 +23,8 @@ pub struct Entry {
     pub display: Option<String>,
     /// Retired or inactive in its system.
     pub inactive: bool,
+    /// The parent's code in an is-a hierarchy, when the code comes from its system.
+    pub parent: Option<String>,
 }
 
 /// Finds a code system by URL and optional version.
@@ -151,6 +153,7 @@ fn pre_expanded(vs: &Value) -> Result<Vec<Entry>, String> {
                     code: code.into(),
                     display: c.get("display").and_then(Value::as_str).map(str::to_string),
                     inactive: c.get("inactive") == Some(&Value::Bool(true)),
+                    parent: None,
                 });
             }
             if let Some(sub) = c.get("contains").and_then(Value::as_array) {
@@ -170,6 +173,7 @@ fn entry(cs: &CodeSystemIndex, i: usize) -> Entry {
         code: c.code.clone(),
         display: c.display.clone(),
         inactive: c.inactive,
+        parent: c.parent.map(|p| cs.concepts[p].code.clone()),
     }
 }
 
@@ -230,6 +234,7 @@ fn part(
                 code: code.into(),
                 display: c.get("display").and_then(Value::as_str).map(str::to_string),
                 inactive: false,
+                parent: None,
             });
             let display = e.display.as_deref().map(fold).unwrap_or_default();
             if text.is_none_or(|t| t.passes(&fold(&e.code), &display)) {

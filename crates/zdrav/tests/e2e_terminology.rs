@@ -185,6 +185,18 @@ fn terminology_service_and_required_binding() {
     expect(s.put("ValueSet/tb", &tb), 201);
     let e = expect(s.get("ValueSet/$expand?url=urn:zdrav:vs:tb&count=50"), 200);
     assert_eq!(codes(&e).len(), 11, "A15 and its ten subcodes");
+    // The hierarchy, nested on request.
+    let tree = expect(
+        s.get("ValueSet/$expand?url=urn:zdrav:vs:tb&excludeNested=false"),
+        200,
+    );
+    assert_eq!(codes(&tree), ["A15"]);
+    let under = tree["expansion"]["contains"][0]["contains"]
+        .as_array()
+        .unwrap();
+    assert_eq!(under.len(), 10);
+    assert_eq!(under[0]["code"], "A15.0");
+    assert_eq!(tree["expansion"]["total"], 11);
     let inst = expect(
         s.get("ValueSet/tb/$validate-code?system=urn:oid:1.2.643.5.1.13.13.11.1005&code=A15.3"),
         200,

@@ -4,6 +4,7 @@
 //! parameters or a POSTed Parameters resource. The logic is `zdrav_terminology`'s; this module
 //! finds the resources ([`resolve`]) and shapes the answers.
 
+mod expansion;
 pub mod resolve;
 
 use std::collections::HashMap;
@@ -193,6 +194,7 @@ fn code_system_op(
                 code: c.code.clone(),
                 display: c.display.clone(),
                 inactive: c.inactive,
+                parent: c.parent.map(|p| cs.concepts[p].code.clone()),
             });
             Ok(validation(
                 found,
@@ -286,24 +288,8 @@ async fn value_set_op(
                 all.retain(|e| !e.inactive);
             }
             let total = all.len();
-            let contains: Vec<Value> = all
-                .into_iter()
-                .skip(offset)
-                .take(count)
-                .map(|e| {
-                    let mut c = json!({"system": e.system, "code": e.code});
-                    if let Some(v) = e.version {
-                        c["version"] = Value::String(v);
-                    }
-                    if let Some(d) = e.display {
-                        c["display"] = Value::String(d);
-                    }
-                    if e.inactive {
-                        c["inactive"] = Value::Bool(true);
-                    }
-                    c
-                })
-                .collect();
+            let nested = p.get("excludeNested").map(String::as_str) == Some("false");
+            let contains = expansion::contains(&all, offset, count, nested);
             let mut parameters = vec![
                 json!({"name": "offset", "valueInteger": offset}),
                 json!({"name": "count", "valueInteger": count}),
