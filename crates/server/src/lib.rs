@@ -9,6 +9,7 @@ pub mod audit;
 pub mod auth;
 pub mod bindings;
 pub mod body;
+pub mod booking;
 pub mod bundle;
 pub mod capability;
 pub mod care;

@@ -359,6 +359,9 @@ pub async fn create(
             _ => return Err(multiple_matches(rtype, criteria)),
         }
     }
+    if rtype == "Appointment" {
+        return crate::booking::write(ctx, None, resource, c).await;
+    }
     let id = new_id();
     let checked = prepare(ctx, rtype, &id, &mut resource)?;
     let mut warnings = Vec::new();
@@ -426,6 +429,9 @@ pub async fn update(
                     .at(format!("{rtype}.id")),
             )
         }
+    }
+    if rtype == "Appointment" {
+        return crate::booking::write(ctx, Some(id), resource, c).await;
     }
     let checked = prepare(ctx, rtype, id, &mut resource)?;
     let refs: Vec<_> = checked

@@ -1,0 +1,146 @@
+//! Booking is race-proof (issue 8): many clients booking the same free slots at once end with
+//! each slot booked exactly once, the losers answered 409 with an OperationOutcome; cancelling
+//! frees the slot for the next booking. Runs on SQLite and (in CI) PostgreSQL.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use common::{expect, Server};
+use serde_json::{json, Value};
+
+const SLOTS: usize = 100;
+const CLIENTS: usize = 1000;
+
+/// Slot `i` is five minutes from 08:00 + 5·i.
+fn at(minutes: usize) -> String {
+    format!("2026-12-01T{:02}:{:02}:00Z", 8 + minutes / 60, minutes % 60)
+}
+
+fn appointment(slot: usize, patient: usize) -> Value {
+    json!({"resourceType": "Appointment", "status": "booked",
+        "slot": [{"reference": format!("Slot/s{slot}")}],
+        "start": at(slot * 5),
+        "end": at(slot * 5 + 5),
+        "participant": [{"actor": {"reference": format!("Patient/p{patient}")}, "status": "accepted"}]})
+}
+
+#[test]
+fn a_thousand_clients_book_a_hundred_slots_once_each() {
+    let s = Server::start();
+    let mut entries = vec![
+        json!({"resource": {"resourceType": "Practitioner", "id": "dr", "name": [{"family": "Хирургов"}]},
+               "request": {"method": "PUT", "url": "Practitioner/dr"}}),
+        json!({"resource": {"resourceType": "Schedule", "id": "sch", "actor": [{"reference": "Practitioner/dr"}]},
+               "request": {"method": "PUT", "url": "Schedule/sch"}}),
+    ];
+    for p in 0..CLIENTS {
+        entries.push(
+            json!({"resource": {"resourceType": "Patient", "id": format!("p{p}")},
+            "request": {"method": "PUT", "url": format!("Patient/p{p}")}}),
+        );
+    }
+    for i in 0..SLOTS {
+        let a = appointment(i, 0);
+        entries.push(json!({"resource": {"resourceType": "Slot", "id": format!("s{i}"),
+            "schedule": {"reference": "Schedule/sch"}, "status": "free", "start": a["start"], "end": a["end"]},
+            "request": {"method": "PUT", "url": format!("Slot/s{i}")}}));
+    }
+    expect(
+        s.post(
+            "",
+            &json!({"resourceType": "Bundle", "type": "transaction", "entry": entries}),
+        ),
+        200,
+    );
+
+    // Every slot is wanted by ten clients at once.
+    let next = Arc::new(AtomicUsize::new(0));
+    let (won, lost, other) = (
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+    );
+    let base = s.url("Appointment");
+    let threads: Vec<_> = (0..50)
+        .map(|_| {
+            let (next, won, lost, other, base) = (
+                next.clone(),
+                won.clone(),
+                lost.clone(),
+                other.clone(),
+                base.clone(),
+            );
+            std::thread::spawn(move || {
+                let client = reqwest::blocking::Client::new();
+                loop {
+                    let k = next.fetch_add(1, Ordering::SeqCst);
+                    if k >= CLIENTS {
+                        break;
+                    }
+                    let body = appointment((k * 37) % SLOTS, k);
+                    let r = client
+                        .post(&base)
+                        .header("content-type", "application/fhir+json")
+                        .body(body.to_string())
+                        .send()
+                        .unwrap();
+                    let status = r.status().as_u16();
+                    let text = r.text().unwrap_or_default();
+                    match status {
+                        201 => won.fetch_add(1, Ordering::SeqCst),
+                        409 if text.contains("OperationOutcome")
+                            && text.contains("already taken") =>
+                        {
+                            lost.fetch_add(1, Ordering::SeqCst)
+                        }
+                        _ => {
+                            eprintln!("unexpected {status}: {text}");
+                            other.fetch_add(1, Ordering::SeqCst)
+                        }
+                    };
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    println!(
+        "booking race: {} booked, {} refused with 409, {} other",
+        won.load(Ordering::SeqCst),
+        lost.load(Ordering::SeqCst),
+        other.load(Ordering::SeqCst)
+    );
+    assert_eq!(won.load(Ordering::SeqCst), SLOTS);
+    assert_eq!(lost.load(Ordering::SeqCst), CLIENTS - SLOTS);
+    assert_eq!(other.load(Ordering::SeqCst), 0);
+    assert_eq!(
+        expect(s.get("Appointment?_summary=count"), 200)["total"],
+        SLOTS
+    );
+    assert_eq!(
+        expect(s.get("Slot?status=busy&_summary=count"), 200)["total"],
+        SLOTS
+    );
+    for i in 0..SLOTS {
+        let b = expect(
+            s.get(&format!("Appointment?slot=Slot/s{i}&_summary=count")),
+            200,
+        );
+        assert_eq!(b["total"], 1, "Slot/s{i} is booked once");
+    }
+
+    // Cancelling frees the slot; the next booking gets it, and a second one does not.
+    let held = expect(s.get("Appointment?slot=Slot/s5"), 200);
+    let mut a = held["entry"][0]["resource"].clone();
+    let id = a["id"].as_str().unwrap().to_string();
+    a["status"] = json!("cancelled");
+    expect(s.put(&format!("Appointment/{id}"), &a), 200);
+    assert_eq!(expect(s.get("Slot/s5"), 200)["status"], "free");
+    expect(s.post("Appointment", &appointment(5, 1)), 201);
+    let r = expect(s.post("Appointment", &appointment(5, 2)), 409);
+    assert_eq!(r["resourceType"], "OperationOutcome");
+    assert_eq!(expect(s.get("Slot/s5"), 200)["status"], "busy");
+}
