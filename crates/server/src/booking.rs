@@ -3,7 +3,8 @@
 //! version precondition, so of two bookings racing for one slot exactly one commits; the other
 //! gets 409 and an OperationOutcome, on SQLite and PostgreSQL alike. Cancelling (status
 //! `cancelled`, `noshow`, `entered-in-error`) or dropping a slot frees it in the same way.
-//! This covers `POST Appointment` and `PUT Appointment/[id]`.
+//! This covers `POST Appointment`, `PUT` and `PATCH Appointment/[id]` (also as batch entries);
+//! transactions refuse Appointments with slots rather than bypass the rule.
 
 use std::collections::BTreeSet;
 
@@ -31,6 +32,16 @@ fn held(a: &Value) -> BTreeSet<String> {
         .filter_map(|r| r.strip_prefix("Slot/"))
         .map(str::to_string)
         .collect()
+}
+
+/// The refusal of an Appointment with slots inside a transaction: slots are taken and freed
+/// only by `POST`/`PUT`/`PATCH Appointment` (or a batch, whose entries are those).
+pub fn not_in_transactions() -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "business-rule",
+        "an Appointment with slots is booked or changed with POST, PUT or PATCH Appointment, not inside a transaction",
+    )
 }
 
 fn taken(slot: &str) -> ApiError {

@@ -67,6 +67,14 @@ pub async fn patch(
                 "a patch must not change the resource id",
             ));
         }
+        if rtype == "Appointment" {
+            // Slots are taken and freed by the booking path, against the version patched.
+            let pinned = Conditions {
+                if_match: Some(current.version),
+                ..c.clone()
+            };
+            return crate::booking::write(ctx, Some(id), patched, &pinned).await;
+        }
         let checked = prepare(ctx, rtype, id, &mut patched).map_err(|mut e| {
             e.status = StatusCode::UNPROCESSABLE_ENTITY;
             e

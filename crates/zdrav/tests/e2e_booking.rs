@@ -143,4 +143,25 @@ fn a_thousand_clients_book_a_hundred_slots_once_each() {
     let r = expect(s.post("Appointment", &appointment(5, 2)), 409);
     assert_eq!(r["resourceType"], "OperationOutcome");
     assert_eq!(expect(s.get("Slot/s5"), 200)["status"], "busy");
+
+    // A PATCH that cancels frees the slot too; a transaction cannot go around the rule.
+    let held = expect(s.get("Appointment?slot=Slot/s5&status=booked"), 200);
+    let id = held["entry"][0]["resource"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let patch = json!([{"op": "replace", "path": "/status", "value": "cancelled"}]);
+    let r = s.raw(
+        "PATCH",
+        &format!("Appointment/{id}"),
+        "application/json-patch+json",
+        patch.to_string().into_bytes(),
+    );
+    expect(r, 200);
+    assert_eq!(expect(s.get("Slot/s5"), 200)["status"], "free");
+    let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [{
+        "resource": appointment(5, 3), "request": {"method": "POST", "url": "Appointment"}}]});
+    let r = expect(s.post("", &tx), 422);
+    assert_eq!(r["issue"][0]["code"], "business-rule");
+    assert_eq!(expect(s.get("Slot/s5"), 200)["status"], "free");
 }

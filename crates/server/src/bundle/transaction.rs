@@ -245,6 +245,9 @@ pub(super) async fn transaction(
                         }
                     }
                 }
+                if req.rtype == "Appointment" && resource.get("slot").is_some() {
+                    return Err(entry_err(i, crate::booking::not_in_transactions()));
+                }
                 let mut unresolved = Vec::new();
                 let at = format!("Bundle.entry[{i}].resource");
                 rewrite_refs(&mut resource, &at, &map, &mut unresolved);
