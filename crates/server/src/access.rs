@@ -35,6 +35,7 @@ fn interactions<'a>(m: &str, seg: &[&'a str]) -> Vec<(&'a str, Interaction)> {
         }
         ("GET", [t, _, "$validate"]) => vec![(t, Read)],
         ("POST", ["Patient", "$merge"]) => vec![("Patient", Update)],
+        ("POST", ["Appointment", "$book"]) => vec![("Appointment", Create)],
         ("POST" | "GET", [t, op]) if op.starts_with('$') => vec![(t, Search)],
         ("GET" | "HEAD", [t, _]) | ("GET" | "HEAD", [t, _, "_history", ..]) => vec![(t, Read)],
         _ => Vec::new(),
@@ -200,6 +201,8 @@ pub async fn confined(
         (_, [] | ["_history"] | ["_search"] | [_, "_history"]) => {
             Err(unconfinable(&format!("{m} /{}", seg.join("/"))))
         }
+        // Free slots are no one's data.
+        ("GET" | "HEAD", ["Appointment", "$find"]) => crate::booking_ops::find(ctx, q).await,
         ("GET" | "HEAD", [t, id]) => {
             let reply = rest::read(ctx, t, id, cond).await?;
             visible(ctx, own, t, id, &reply).await?;
@@ -265,6 +268,28 @@ pub async fn confined(
             }
             writable(ctx, own, t, id, &resource)?;
             rest::update(ctx, t, id, resource, cond).await
+        }
+        // A citizen books for themselves only.
+        ("POST", ["Appointment", "$book"]) => {
+            let body =
+                body.ok_or_else(|| ApiError::bad_request("$book takes a Parameters resource"))?;
+            let own_ref = format!("Patient/{own}");
+            let patients: Vec<&str> = body
+                .pointer("/parameter/0/resource/participant")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p.pointer("/actor/reference").and_then(Value::as_str))
+                .filter(|r| r.starts_with("Patient/"))
+                .collect();
+            if patients.iter().any(|p| *p != own_ref) {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    format!("with patient/ scopes an appointment can only be booked for {own_ref}"),
+                ));
+            }
+            crate::booking_ops::book(ctx, &body, cond).await
         }
         ("POST", [_, "$validate"]) => {
             let t = seg[0];

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod bindings;
 pub mod body;
 pub mod booking;
+pub mod booking_ops;
 pub mod bundle;
 pub mod capability;
 pub mod care;

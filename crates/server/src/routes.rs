@@ -348,6 +348,10 @@ async fn dispatch(
         ("POST", ["Patient", "$match"]) => crate::mpi::match_op(ctx, &json(&raw)?).await,
         ("POST", ["Patient", "$merge"]) => crate::merge::merge(ctx, &json(&raw)?).await,
         ("GET", ["Patient", "$ihe-pix"]) => crate::mpi::pix(ctx, q).await,
+        ("GET", ["Appointment", "$find"]) => crate::booking_ops::find(ctx, q).await,
+        ("POST", ["Appointment", "$book"]) => {
+            crate::booking_ops::book(ctx, &json(&raw)?, &cond).await
+        }
         ("POST", []) => {
             let bundle = json(&raw)?;
             let out = crate::bundle::process(ctx, bundle, cond.prefer).await?;

@@ -165,3 +165,139 @@ fn a_thousand_clients_book_a_hundred_slots_once_each() {
     assert_eq!(r["issue"][0]["code"], "business-rule");
     assert_eq!(expect(s.get("Slot/s5"), 200)["status"], "free");
 }
+
+#[test]
+fn find_then_book_through_a_channel() {
+    let s = Server::start_with(&["--with-auth"]);
+    let system = s.token(&["--sub", "loader", "--role", "system"]);
+    let put = |path: &str, body: Value| {
+        expect(s.call("PUT", path, Some(&system), Some(&body)), 201);
+    };
+    put(
+        "Practitioner/dr",
+        json!({"resourceType": "Practitioner", "id": "dr", "name": [{"family": "Терапевтов"}]}),
+    );
+    put(
+        "Practitioner/dr2",
+        json!({"resourceType": "Practitioner", "id": "dr2", "name": [{"family": "Окулистов"}]}),
+    );
+    put(
+        "Schedule/sch",
+        json!({"resourceType": "Schedule", "id": "sch", "actor": [{"reference": "Practitioner/dr"}]}),
+    );
+    put(
+        "Schedule/sch2",
+        json!({"resourceType": "Schedule", "id": "sch2", "actor": [{"reference": "Practitioner/dr2"}]}),
+    );
+    s.put_patients(&system, &["p1", "p2"]);
+    let therapy = json!([{"coding": [{"system": "urn:oid:1.2.643.5.1.13.13.11.1066", "code": "76", "display": "Терапия"}]}]);
+    for (i, sched, status) in [
+        (0, "sch", "free"),
+        (1, "sch", "busy"),
+        (2, "sch", "free"),
+        (3, "sch2", "free"),
+        (4, "sch", "free"),
+    ] {
+        let mut slot = json!({"resourceType": "Slot", "id": format!("f{i}"), "schedule": {"reference": format!("Schedule/{sched}")},
+            "status": status, "start": at(i * 30), "end": at(i * 30 + 15)});
+        if sched == "sch" {
+            slot["specialty"] = therapy.clone();
+        }
+        put(&format!("Slot/f{i}"), slot);
+    }
+    // Free therapy slots of the practitioner between 08:00 and 10:00 (f4 is at 10:00).
+    let citizen = s.token(&[
+        "--sub",
+        "cit-1",
+        "--role",
+        "citizen",
+        "--patient",
+        "Patient/p1",
+    ]);
+    let found = expect(s.call("GET", "Appointment/$find?start=2026-12-01T08:00:00Z&end=2026-12-01T10:00:00Z&specialty=urn:oid:1.2.643.5.1.13.13.11.1066|76&actor=Practitioner/dr", Some(&citizen), None), 200);
+    let slots: Vec<String> = found["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            e["resource"]["slot"][0]["reference"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(slots, ["Slot/f0", "Slot/f2"]);
+    assert_eq!(found["entry"][0]["resource"]["status"], "proposed");
+
+    // The citizen books the first through ЕПГУ; for someone else they may not.
+    let mut proposed = found["entry"][0]["resource"].clone();
+    proposed["participant"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"actor": {"reference": "Patient/p1"}, "status": "needs-action"}));
+    let book = |a: &Value, channel: &str| {
+        json!({"resourceType": "Parameters", "parameter": [
+        {"name": "appointment-resource", "resource": a}, {"name": "channel", "valueCode": channel}]})
+    };
+    let booked = expect(
+        s.call(
+            "POST",
+            "Appointment/$book",
+            Some(&citizen),
+            Some(&book(&proposed, "epgu")),
+        ),
+        201,
+    );
+    assert_eq!(booked["status"], "booked");
+    assert_eq!(booked["extension"][0]["valueCode"], "epgu");
+    assert_eq!(
+        expect(s.call("GET", "Slot/f0", Some(&system), None), 200)["status"],
+        "busy"
+    );
+    let again = expect(
+        s.call(
+            "POST",
+            "Appointment/$book",
+            Some(&system),
+            Some(&book(&proposed, "call-122")),
+        ),
+        409,
+    );
+    assert_eq!(again["resourceType"], "OperationOutcome");
+    let mut other = found["entry"][1]["resource"].clone();
+    other["participant"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"actor": {"reference": "Patient/p2"}}));
+    expect(
+        s.call(
+            "POST",
+            "Appointment/$book",
+            Some(&citizen),
+            Some(&book(&other, "epgu")),
+        ),
+        403,
+    );
+    expect(
+        s.call(
+            "POST",
+            "Appointment/$book",
+            Some(&system),
+            Some(&book(&other, "fax")),
+        ),
+        400,
+    );
+    // A registrar books it for p2 at the desk; the slot no longer shows as free.
+    let registrar = s.token(&["--sub", "reg-1", "--role", "registrar"]);
+    expect(
+        s.call(
+            "POST",
+            "Appointment/$book",
+            Some(&registrar),
+            Some(&book(&other, "registry")),
+        ),
+        201,
+    );
+    let left = expect(s.call("GET", "Appointment/$find?start=2026-12-01T08:00:00Z&end=2026-12-01T10:00:00Z&actor=Practitioner/dr", Some(&citizen), None), 200);
+    assert_eq!(left["total"], 0);
+}
