@@ -1,7 +1,6 @@
 //! Referential integrity on write: every local reference of a written resource must point at a
 //! resource that exists, or that the same transaction writes.
 
-use axum::http::StatusCode;
 use zdrav_fhir::Issue;
 use zdrav_store::DynStore;
 
@@ -45,12 +44,5 @@ pub async fn check_references(
             .at(at)
         })
         .collect();
-    if issues.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError {
-            status: StatusCode::BAD_REQUEST,
-            issues,
-        })
-    }
+    ApiError::unless_clean(issues)
 }

@@ -237,13 +237,7 @@ pub fn prepare(
     // Invariants run only on a structurally valid resource (their expressions assume the
     // shapes the definitions promise); only error-level constraints can refuse a write, the
     // warnings (dom-6 "should have narrative" on nearly every resource) are left to $validate.
-    let broken = zdrav_fhirpath::check_invariant_errors(ctx.defs, resource);
-    if !broken.is_empty() {
-        return Err(ApiError {
-            status: StatusCode::BAD_REQUEST,
-            issues: broken,
-        });
-    }
+    ApiError::unless_clean(zdrav_fhirpath::check_invariant_errors(ctx.defs, resource))?;
     crate::bindings::check(ctx, rtype, resource)?;
     crate::care::check_write(ctx, rtype, resource)?;
     Ok(v)

@@ -5,18 +5,7 @@
 mod common;
 
 use common::{expect, refused, Server};
-use reqwest::blocking::Response;
 use serde_json::{json, Value};
-
-fn send(
-    s: &Server,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<&Value>,
-) -> Response {
-    s.call(method, path, token, body)
-}
 
 fn ids(bundle: &Value) -> Vec<String> {
     let mut v: Vec<String> = bundle["entry"]
@@ -50,7 +39,7 @@ fn tokens_scopes_and_the_citizen_compartment() {
     let s = Server::start_with(&["--with-auth"]);
 
     // No token, a malformed header, a forged token: 401 with a challenge.
-    let r = send(&s, "GET", "Patient", None, None);
+    let r = s.call("GET", "Patient", None, None);
     assert_eq!(
         r.headers()["www-authenticate"].to_str().unwrap(),
         "Bearer realm=\"zdrav\""
@@ -64,19 +53,18 @@ fn tokens_scopes_and_the_citizen_compartment() {
         .unwrap();
     assert_eq!(refused(r, 401), "security");
     assert_eq!(
-        refused(send(&s, "GET", "Patient", Some("a.b.c"), None), 401),
+        refused(s.call("GET", "Patient", Some("a.b.c"), None), 401),
         "security"
     );
     // The CapabilityStatement stays public.
-    expect(send(&s, "GET", "metadata", None, None), 200);
+    expect(s.call("GET", "metadata", None, None), 200);
 
     // A system token from `zdrav token` on the same database writes the test data.
     let system = s.token(&["--sub", "loader", "--role", "system"]);
     s.put_patients(&system, &["p1", "p2"]);
     for (id, p) in [("o1", "p1"), ("o2", "p1"), ("o3", "p2")] {
         expect(
-            send(
-                &s,
+            s.call(
                 "PUT",
                 &format!("Observation/{id}"),
                 Some(&system),
@@ -86,8 +74,7 @@ fn tokens_scopes_and_the_citizen_compartment() {
         );
     }
     expect(
-        send(
-            &s,
+        s.call(
             "PUT",
             "Organization/org1",
             Some(&system),
@@ -98,11 +85,10 @@ fn tokens_scopes_and_the_citizen_compartment() {
 
     // Scopes: a read-only system token cannot write.
     let reader = s.token(&["--sub", "r", "--role", "system", "--scope", "system/*.rs"]);
-    expect(send(&s, "GET", "Observation/o3", Some(&reader), None), 200);
+    expect(s.call("GET", "Observation/o3", Some(&reader), None), 200);
     assert_eq!(
         refused(
-            send(
-                &s,
+            s.call(
                 "PUT",
                 "Observation/o3",
                 Some(&reader),
@@ -120,13 +106,13 @@ fn tokens_scopes_and_the_citizen_compartment() {
         "--scope",
         "system/Observation.rs",
     ]);
-    refused(send(&s, "GET", "Patient/p1", Some(&obs_only), None), 403);
-    refused(send(&s, "GET", "_history", Some(&obs_only), None), 403);
+    refused(s.call("GET", "Patient/p1", Some(&obs_only), None), 403);
+    refused(s.call("GET", "_history", Some(&obs_only), None), 403);
     // Bundle entries are checked one by one.
     let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
         {"fullUrl": "urn:uuid:1", "resource": {"resourceType": "Patient"},
          "request": {"method": "POST", "url": "Patient"}}]});
-    refused(send(&s, "POST", "", Some(&obs_only), Some(&tx)), 403);
+    refused(s.call("POST", "", Some(&obs_only), Some(&tx)), 403);
 
     // A citizen sees their own record and nobody else's.
     let citizen = s.token(&[
@@ -137,24 +123,23 @@ fn tokens_scopes_and_the_citizen_compartment() {
         "--patient",
         "Patient/p1",
     ]);
-    expect(send(&s, "GET", "Patient/p1", Some(&citizen), None), 200);
+    expect(s.call("GET", "Patient/p1", Some(&citizen), None), 200);
     assert_eq!(
-        refused(send(&s, "GET", "Patient/p2", Some(&citizen), None), 404),
+        refused(s.call("GET", "Patient/p2", Some(&citizen), None), 404),
         "not-found"
     );
-    expect(send(&s, "GET", "Observation/o1", Some(&citizen), None), 200);
-    refused(send(&s, "GET", "Observation/o3", Some(&citizen), None), 404);
+    expect(s.call("GET", "Observation/o1", Some(&citizen), None), 200);
+    refused(s.call("GET", "Observation/o3", Some(&citizen), None), 404);
     refused(
-        send(&s, "GET", "Observation/o3/_history/1", Some(&citizen), None),
+        s.call("GET", "Observation/o3/_history/1", Some(&citizen), None),
         404,
     );
-    let mine = expect(send(&s, "GET", "Observation", Some(&citizen), None), 200);
+    let mine = expect(s.call("GET", "Observation", Some(&citizen), None), 200);
     assert_eq!(ids(&mine), ["Observation/o1", "Observation/o2"]);
     assert_eq!(mine["total"], 2);
     // Even asking for another patient's data by parameter finds nothing.
     let theirs = expect(
-        send(
-            &s,
+        s.call(
             "GET",
             "Observation?subject=Patient/p2",
             Some(&citizen),
@@ -163,12 +148,11 @@ fn tokens_scopes_and_the_citizen_compartment() {
         200,
     );
     assert_eq!(theirs["total"], 0);
-    let patients = expect(send(&s, "GET", "Patient", Some(&citizen), None), 200);
+    let patients = expect(s.call("GET", "Patient", Some(&citizen), None), 200);
     assert_eq!(ids(&patients), ["Patient/p1"]);
     // `_include` of the subject of one's own Observations brings only oneself.
     let inc = expect(
-        send(
-            &s,
+        s.call(
             "GET",
             "Observation?_include=Observation:subject",
             Some(&citizen),
@@ -181,41 +165,35 @@ fn tokens_scopes_and_the_citizen_compartment() {
         ["Observation/o1", "Observation/o2", "Patient/p1"]
     );
     refused(
-        send(&s, "GET", "Patient/p2/Observation", Some(&citizen), None),
+        s.call("GET", "Patient/p2/Observation", Some(&citizen), None),
         404,
     );
     let everything = expect(
-        send(&s, "GET", "Patient/p1/$everything", Some(&citizen), None),
+        s.call("GET", "Patient/p1/$everything", Some(&citizen), None),
         200,
     );
     assert!(ids(&everything)
         .iter()
         .all(|i| i != "Patient/p2" && i != "Observation/o3"));
     refused(
-        send(&s, "GET", "Patient/p2/$everything", Some(&citizen), None),
+        s.call("GET", "Patient/p2/$everything", Some(&citizen), None),
         404,
     );
     // Reference data outside any compartment is readable.
     expect(
-        send(&s, "GET", "Organization/org1", Some(&citizen), None),
+        s.call("GET", "Organization/org1", Some(&citizen), None),
         200,
     );
     // Interactions that cannot be confined to one compartment are refused.
-    refused(send(&s, "GET", "_history", Some(&citizen), None), 403);
+    refused(s.call("GET", "_history", Some(&citizen), None), 403);
     refused(
-        send(&s, "GET", "Observation/_history", Some(&citizen), None),
+        s.call("GET", "Observation/_history", Some(&citizen), None),
         403,
     );
-    refused(send(&s, "POST", "", Some(&citizen), Some(&tx)), 403);
+    refused(s.call("POST", "", Some(&citizen), Some(&tx)), 403);
     // The citizen's default scopes are read-only for clinical data.
     refused(
-        send(
-            &s,
-            "POST",
-            "Observation",
-            Some(&citizen),
-            Some(&obs("x", "p1")),
-        ),
+        s.call("POST", "Observation", Some(&citizen), Some(&obs("x", "p1"))),
         403,
     );
 
@@ -231,24 +209,18 @@ fn tokens_scopes_and_the_citizen_compartment() {
     let mut new_obs = obs("ignored", "p2");
     new_obs.as_object_mut().unwrap().remove("id");
     expect(
-        send(&s, "POST", "Observation", Some(&device), Some(&new_obs)),
+        s.call("POST", "Observation", Some(&device), Some(&new_obs)),
         201,
     );
     refused(
-        send(
-            &s,
-            "POST",
-            "Observation",
-            Some(&device),
-            Some(&obs("y", "p1")),
-        ),
+        s.call("POST", "Observation", Some(&device), Some(&obs("y", "p1"))),
         403,
     );
-    refused(send(&s, "GET", "Observation/o3", Some(&device), None), 403);
+    refused(s.call("GET", "Observation/o3", Some(&device), None), 403);
     let mut other = new_obs.clone();
     other["resourceType"] = json!("Condition");
     refused(
-        send(&s, "POST", "Condition", Some(&device), Some(&other)),
+        s.call("POST", "Condition", Some(&device), Some(&other)),
         403,
     );
 
@@ -256,7 +228,7 @@ fn tokens_scopes_and_the_citizen_compartment() {
     let elsewhere = Server::start();
     let foreign = elsewhere.token(&["--sub", "x", "--role", "system"]);
     assert_eq!(
-        refused(send(&s, "GET", "Patient", Some(&foreign), None), 401),
+        refused(s.call("GET", "Patient", Some(&foreign), None), 401),
         "security"
     );
 }

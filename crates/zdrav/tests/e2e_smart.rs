@@ -4,18 +4,7 @@
 mod common;
 
 use common::{expect, refused, Server};
-use reqwest::blocking::Response;
 use serde_json::{json, Value};
-
-fn send(
-    s: &Server,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<&Value>,
-) -> Response {
-    s.call(method, path, token, body)
-}
 
 /// A SMART standalone launch with the built-in authorization server: discovery, the sign-in
 /// page, the authorization code with PKCE, the token, and an API call confined to the patient.
@@ -153,8 +142,8 @@ fn smart_standalone_launch_with_pkce() {
     assert_eq!(t["patient"], "p1");
     assert_eq!(t["scope"], "openid launch/patient patient/*.rs");
     let access = t["access_token"].as_str().unwrap();
-    expect(send(&s, "GET", "Patient/p1", Some(access), None), 200);
-    refused(send(&s, "GET", "Patient/p2", Some(access), None), 404);
+    expect(s.call("GET", "Patient/p1", Some(access), None), 200);
+    refused(s.call("GET", "Patient/p2", Some(access), None), 404);
     assert_eq!(exchange(&code, verifier).status(), 400);
 
     // A confidential system client: client_credentials with its secret only.
@@ -167,8 +156,8 @@ fn smart_standalone_launch_with_pkce() {
     assert_eq!(r.status(), 200);
     let sys: Value = r.json().unwrap();
     let sys_token = sys["access_token"].as_str().unwrap();
-    expect(send(&s, "GET", "Observation", Some(sys_token), None), 200);
-    refused(send(&s, "GET", "Patient/p1", Some(sys_token), None), 403);
+    expect(s.call("GET", "Observation", Some(sys_token), None), 200);
+    refused(s.call("GET", "Patient/p1", Some(sys_token), None), 403);
     let r = web
         .post(&token_url)
         .basic_auth("lab-system", Some("wrong"))

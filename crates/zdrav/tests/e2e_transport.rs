@@ -4,18 +4,6 @@
 mod common;
 
 use common::{expect, refused, Server};
-use reqwest::blocking::Response;
-use serde_json::Value;
-
-fn send(
-    s: &Server,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<&Value>,
-) -> Response {
-    s.call(method, path, token, body)
-}
 
 /// Security headers on every response, per-client rate limits with 429, and tokens of an
 /// external issuer trusted through its JWKS.
@@ -52,7 +40,7 @@ fn headers_rate_limits_and_external_issuers() {
         "--scope",
         "system/*.rs",
     ]);
-    let r = send(&s, "GET", "Patient", Some(&external), None);
+    let r = s.call("GET", "Patient", Some(&external), None);
     for (h, v) in [
         ("x-content-type-options", "nosniff"),
         ("x-frame-options", "DENY"),
@@ -70,7 +58,7 @@ fn headers_rate_limits_and_external_issuers() {
     let local = s.token(&["--sub", "busy", "--role", "system"]);
     let statuses: Vec<u16> = (0..20)
         .map(|_| {
-            send(&s, "GET", "Patient", Some(&local), None)
+            s.call("GET", "Patient", Some(&local), None)
                 .status()
                 .as_u16()
         })
@@ -80,16 +68,16 @@ fn headers_rate_limits_and_external_issuers() {
         "{statuses:?}"
     );
     assert!(statuses.contains(&429), "{statuses:?}");
-    let r = send(&s, "GET", "Patient", Some(&local), None);
+    let r = s.call("GET", "Patient", Some(&local), None);
     assert_eq!(r.headers()["retry-after"].to_str().unwrap(), "1");
     assert_eq!(refused(r, 429), "throttled");
     // Another client has its own budget.
     let other = s.token(&["--sub", "calm", "--role", "system"]);
-    expect(send(&s, "GET", "Patient", Some(&other), None), 200);
+    expect(s.call("GET", "Patient", Some(&other), None), 200);
     // Guessing tokens from one address is throttled too.
     let guesses: Vec<u16> = (0..20)
         .map(|_| {
-            send(&s, "GET", "Patient", Some("x.y.z"), None)
+            s.call("GET", "Patient", Some("x.y.z"), None)
                 .status()
                 .as_u16()
         })
