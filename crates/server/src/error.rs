@@ -95,6 +95,9 @@ impl From<StoreError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "duplicate", e.to_string())
             }
             StoreError::DuplicateKey { .. } => ApiError::bad_request(e.to_string()),
+            StoreError::OutboxGone { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
+            }
             StoreError::Backend(_) => {
                 tracing::error!(error = %e, "storage failure");
                 ApiError::internal(e.to_string())

@@ -31,7 +31,19 @@ pub trait Store: Send + Sync + 'static {
     /// Applies all `ops` in one transaction: either every op succeeds and is committed, or nothing is
     /// written and the first failure is returned (with the index of the failing op).
     /// All versions written by one call share one `lastUpdated` instant.
-    async fn commit(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>, StoreError>;
+    async fn commit(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>, StoreError> {
+        self.commit_with_outbox(ops, OutboxOps::default()).await
+    }
+
+    /// [`Store::commit`] that also adds and removes outbox messages in the same transaction.
+    async fn commit_with_outbox(
+        &self,
+        ops: Vec<WriteOp>,
+        outbox: OutboxOps,
+    ) -> Result<Vec<WriteResult>, StoreError>;
+
+    /// Up to `limit` outbox messages, oldest first.
+    async fn outbox_pending(&self, limit: usize) -> Result<Vec<OutboxMessage>, StoreError>;
 
     /// The current version of a resource (a tombstone if its last version is a delete).
     async fn read(&self, rtype: &str, id: &str) -> Result<Option<StoredResource>, StoreError>;

@@ -177,6 +177,12 @@ pub enum StoreError {
         /// Logical id.
         id: String,
     },
+    /// An outbox message to acknowledge is no longer there: someone else handled it first.
+    #[error("outbox message {seq} was already handled")]
+    OutboxGone {
+        /// The message's sequence number.
+        seq: i64,
+    },
     /// The backend failed (I/O, corruption, connection): a server-side error.
     #[error("storage failure: {0}")]
     Backend(String),
@@ -216,4 +222,36 @@ pub struct ScanPage {
     pub resources: Vec<StoredResource>,
     /// Cursor for the next page; `None` when the scan is complete.
     pub next: Option<i64>,
+}
+
+/// Outbox changes that ride in the same transaction as a commit's writes: a side effect is
+/// recorded exactly when the change that causes it is, and a handled message disappears
+/// exactly when the handler's own writes land.
+#[derive(Debug, Clone, Default)]
+pub struct OutboxOps {
+    /// New messages: topic and JSON payload.
+    pub enqueue: Vec<(String, Value)>,
+    /// Messages handled, by sequence number. Each must still be in the outbox, or the whole
+    /// commit fails with [`StoreError::OutboxGone`] and nothing is written.
+    pub ack: Vec<i64>,
+}
+
+impl OutboxOps {
+    /// True when there is nothing to add or remove.
+    pub fn is_empty(&self) -> bool {
+        self.enqueue.is_empty() && self.ack.is_empty()
+    }
+}
+
+/// A message waiting in the outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxMessage {
+    /// Sequence number: the order messages were committed in.
+    pub seq: i64,
+    /// What kind of side effect it asks for, e.g. `slot-freed`.
+    pub topic: String,
+    /// Its data.
+    pub payload: Value,
+    /// When it was committed, µs since the epoch.
+    pub created_micros: i64,
 }

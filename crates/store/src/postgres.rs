@@ -24,8 +24,8 @@ use tokio_postgres::NoTls;
 
 use crate::sql::Arg;
 use crate::{
-    HistoryPage, HistoryQuery, ScanPage, ScanQuery, SearchPage, Store, StoreError, StoredResource,
-    WriteOp, WriteResult,
+    HistoryPage, HistoryQuery, OutboxMessage, OutboxOps, ScanPage, ScanQuery, SearchPage, Store,
+    StoreError, StoredResource, WriteOp, WriteResult,
 };
 
 pub use testdb::PgTestDatabase;
@@ -144,16 +144,25 @@ impl std::fmt::Debug for PgStore {
 
 #[async_trait::async_trait]
 impl Store for PgStore {
-    async fn commit(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>, StoreError> {
-        if ops.is_empty() {
+    async fn commit_with_outbox(
+        &self,
+        ops: Vec<WriteOp>,
+        outbox: OutboxOps,
+    ) -> Result<Vec<WriteResult>, StoreError> {
+        if ops.is_empty() && outbox.is_empty() {
             return Ok(Vec::new());
         }
         let n = ops.len() as u64;
         let mut client = self.client().await?;
-        let results = write::commit(&mut client, &self.inner.pids, ops).await?;
+        let results = write::commit(&mut client, &self.inner.pids, ops, outbox).await?;
         drop(client);
         self.inner.analyzer.wrote(&self.inner.pool, n);
         Ok(results)
+    }
+
+    async fn outbox_pending(&self, limit: usize) -> Result<Vec<OutboxMessage>, StoreError> {
+        let client = self.client().await?;
+        Ok(write::pending(&client, limit).await?)
     }
 
     async fn read(&self, rtype: &str, id: &str) -> Result<Option<StoredResource>, StoreError> {

@@ -14,8 +14,8 @@ use parking_lot::Mutex;
 use rusqlite::Connection;
 
 use crate::{
-    HistoryPage, HistoryQuery, ScanPage, ScanQuery, SearchPage, Store, StoreError, StoredResource,
-    WriteOp, WriteResult,
+    HistoryPage, HistoryQuery, OutboxMessage, OutboxOps, ScanPage, ScanQuery, SearchPage, Store,
+    StoreError, StoredResource, WriteOp, WriteResult,
 };
 use schema::Role;
 
@@ -156,13 +156,21 @@ impl std::fmt::Debug for SqliteStore {
 
 #[async_trait::async_trait]
 impl Store for SqliteStore {
-    async fn commit(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>, StoreError> {
+    async fn commit_with_outbox(
+        &self,
+        ops: Vec<WriteOp>,
+        outbox: OutboxOps,
+    ) -> Result<Vec<WriteResult>, StoreError> {
         self.blocking(move |inner| {
-            let results = write::commit(&inner.writer, ops)?;
+            let results = write::commit(&inner.writer, ops, outbox)?;
             inner.checkpointer.committed();
             Ok(results)
         })
         .await
+    }
+
+    async fn outbox_pending(&self, limit: usize) -> Result<Vec<OutboxMessage>, StoreError> {
+        self.reading(move |conn| write::pending(conn, limit)).await
     }
 
     async fn read(&self, rtype: &str, id: &str) -> Result<Option<StoredResource>, StoreError> {

@@ -5,6 +5,7 @@
 //! The cases panic with a message on any deviation, like test assertions.
 
 mod history;
+mod outbox;
 mod scan;
 mod search;
 mod search_access;
@@ -14,6 +15,7 @@ mod search_values;
 mod writes;
 
 pub use history::*;
+pub use outbox::*;
 pub use scan::*;
 pub use search::{search_date, search_string, search_token};
 pub use search_access::*;
@@ -65,7 +67,8 @@ macro_rules! conformance_cases {
             search_after_updates,
             scan_pages,
             settings_first_value_wins,
-            search_restricted_to_patients
+            search_restricted_to_patients,
+            outbox_exactly_once
         );
     };
 }

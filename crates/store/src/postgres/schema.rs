@@ -18,7 +18,7 @@ use crate::sql::layout::{pg_composite_columns, FieldType, Kind, COMPOSITE};
 use crate::StoreError;
 
 /// The schema version this code writes; older databases are migrated forward at connect.
-const SCHEMA_VERSION: i32 = 2;
+const SCHEMA_VERSION: i32 = 3;
 
 /// The advisory lock key that serialises migrations ("zdrav" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7a_64_72_61_76;
@@ -138,6 +138,10 @@ pub(super) fn sql_type(ty: FieldType) -> &'static str {
 const V2: &str =
     "CREATE TABLE settings (name text COLLATE \"C\" PRIMARY KEY, value bytea NOT NULL)";
 
+/// Version 3: the outbox, side effects committed with the change that causes them.
+const V3: &str = "CREATE TABLE outbox (seq bigserial PRIMARY KEY, topic text NOT NULL, \
+     payload text NOT NULL, created bigint NOT NULL)";
+
 /// Creates or upgrades the schema in one transaction.
 pub(super) async fn migrate(client: &mut Object) -> Result<(), Error> {
     let tx = client.transaction().await?;
@@ -168,6 +172,9 @@ pub(super) async fn migrate(client: &mut Object) -> Result<(), Error> {
     }
     if version < 2 {
         tx.batch_execute(V2).await?;
+    }
+    if version < 3 {
+        tx.batch_execute(V3).await?;
     }
     if version < SCHEMA_VERSION {
         tx.execute("UPDATE zdrav_schema SET version = $1", &[&SCHEMA_VERSION])

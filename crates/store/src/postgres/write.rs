@@ -18,7 +18,7 @@ use super::Error;
 use crate::sql::commit::{self, Body, Current, NewVersion, Plan, Written};
 use crate::sql::layout::TABLES;
 use crate::time::format_instant;
-use crate::{WriteOp, WriteResult};
+use crate::{OutboxMessage, OutboxOps, StoreError, WriteOp, WriteResult};
 
 /// Next instant: now, but strictly after the previous commit's even if the clock stepped back.
 const CLOCK: &str = "UPDATE zdrav_clock SET last = greatest(last + 1, $1) RETURNING last";
@@ -69,6 +69,7 @@ pub(super) async fn commit(
     client: &mut Object,
     cache: &Mutex<Pids>,
     ops: Vec<WriteOp>,
+    outbox: OutboxOps,
 ) -> Result<Vec<WriteResult>, Error> {
     let plan = commit::plan(ops)?;
     let tx = client.transaction().await?;
@@ -99,6 +100,7 @@ pub(super) async fn commit(
         (max_seq, now),
     )
     .await?;
+    write_outbox(&tx, &outbox, now).await?;
     tx.commit().await?;
     let mut cached = cache.lock();
     for (rtype, params) in pids {
@@ -106,6 +108,66 @@ pub(super) async fn commit(
     }
     drop(cached);
     Ok(commit::results(plan.keys, written, &now_str))
+}
+
+/// Adds and removes the commit's outbox messages; a message already gone fails the commit.
+/// Commits are serialised by the clock row, so a second handler of one message waits for the
+/// first and then finds it gone.
+async fn write_outbox(tx: &Transaction<'_>, outbox: &OutboxOps, now: i64) -> Result<(), Error> {
+    if !outbox.enqueue.is_empty() {
+        let (topics, payloads): (Vec<&str>, Vec<String>) = outbox
+            .enqueue
+            .iter()
+            .map(|(t, p)| (t.as_str(), p.to_string()))
+            .unzip();
+        let insert = tx
+            .prepare_cached(
+                "INSERT INTO outbox (topic, payload, created) \
+                 SELECT t, p, $3 FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(t, p, i) \
+                 ORDER BY i",
+            )
+            .await?;
+        tx.execute(&insert, &[&topics, &payloads, &now]).await?;
+    }
+    if !outbox.ack.is_empty() {
+        let delete = tx
+            .prepare_cached("DELETE FROM outbox WHERE seq = ANY($1::bigint[]) RETURNING seq")
+            .await?;
+        let gone: Vec<i64> = tx
+            .query(&delete, &[&outbox.ack])
+            .await?
+            .iter()
+            .filter_map(|r| r.try_get(0).ok())
+            .collect();
+        if let Some(&seq) = outbox.ack.iter().find(|s| !gone.contains(s)) {
+            return Err(StoreError::OutboxGone { seq }.into());
+        }
+    }
+    Ok(())
+}
+
+/// Up to `limit` outbox messages, oldest first.
+pub(super) async fn pending(client: &Object, limit: usize) -> Result<Vec<OutboxMessage>, Error> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = client
+        .query(
+            "SELECT seq, topic, payload, created FROM outbox ORDER BY seq LIMIT $1",
+            &[&limit],
+        )
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let seq: i64 = row.try_get(0)?;
+        let payload: &str = row.try_get(2)?;
+        out.push(OutboxMessage {
+            seq,
+            topic: row.try_get(1)?,
+            payload: serde_json::from_str(payload)
+                .map_err(|e| StoreError::Backend(format!("outbox message {seq}: {e}")))?,
+            created_micros: row.try_get(3)?,
+        });
+    }
+    Ok(out)
 }
 
 /// The last `seq` and the current row of each op's key (by op index).

@@ -9,7 +9,7 @@ use super::Error;
 use crate::StoreError;
 
 /// The schema version this code writes; older files are migrated forward at open.
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 /// `zdrav load` may hold the write lock from another process for a while; wait rather than fail.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -221,6 +221,16 @@ pub(super) const V4: &str = "
 CREATE TABLE settings (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
 ";
 
+/// The outbox: side effects committed with the change that causes them (`crate::OutboxOps`).
+pub(super) const V5: &str = "
+CREATE TABLE outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created INTEGER NOT NULL
+);
+";
+
 /// Switches the file to WAL (readers then never wait for the writer) and applies migrations.
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), Error> {
     let mode: String =
@@ -252,6 +262,9 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), Error> {
     }
     if version < 4 {
         tx.execute_batch(V4)?;
+    }
+    if version < 5 {
+        tx.execute_batch(V5)?;
     }
     if version < SCHEMA_VERSION {
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;

@@ -10,13 +10,14 @@ use super::index_write::IndexWriter;
 use super::Error;
 use crate::sql::commit::{self, Body, Current, Key, Written};
 use crate::time::format_instant;
-use crate::{WriteOp, WriteResult};
+use crate::{OutboxOps, StoreError, WriteOp, WriteResult};
 
 pub(super) fn commit(
     writer: &Mutex<Connection>,
     ops: Vec<WriteOp>,
+    outbox: OutboxOps,
 ) -> Result<Vec<WriteResult>, Error> {
-    if ops.is_empty() {
+    if ops.is_empty() && outbox.is_empty() {
         return Ok(Vec::new());
     }
     let plan = commit::plan(ops)?;
@@ -29,6 +30,7 @@ pub(super) fn commit(
     let now = next_instant(&tx)?;
     let now_str = format_instant(now);
     let written = apply(&tx, &plan.keys, &plan.bodies, plan.duplicate, now, &now_str)?;
+    write_outbox(&tx, &outbox, now)?;
     let t2 = std::time::Instant::now();
     tx.commit()?;
     drop(conn);
@@ -40,6 +42,50 @@ pub(super) fn commit(
         "sqlite commit"
     );
     Ok(commit::results(plan.keys, written, &now_str))
+}
+
+/// Adds and removes the commit's outbox messages; a message already gone fails the commit.
+fn write_outbox(tx: &Transaction<'_>, outbox: &OutboxOps, now: i64) -> Result<(), Error> {
+    if !outbox.enqueue.is_empty() {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO outbox (topic, payload, created) VALUES (?1, ?2, ?3)",
+        )?;
+        for (topic, payload) in &outbox.enqueue {
+            insert.execute(params![topic, payload.to_string(), now])?;
+        }
+    }
+    if !outbox.ack.is_empty() {
+        let mut delete = tx.prepare_cached("DELETE FROM outbox WHERE seq = ?1")?;
+        for &seq in &outbox.ack {
+            if delete.execute([seq])? != 1 {
+                return Err(StoreError::OutboxGone { seq }.into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Up to `limit` outbox messages, oldest first.
+pub(super) fn pending(conn: &Connection, limit: usize) -> Result<Vec<crate::OutboxMessage>, Error> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, topic, payload, created FROM outbox ORDER BY seq LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get(3)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (seq, topic, payload, created_micros) = row?;
+        let payload = serde_json::from_str(&payload)
+            .map_err(|e| StoreError::Backend(format!("outbox message {seq}: {e}")))?;
+        out.push(crate::OutboxMessage {
+            seq,
+            topic,
+            payload,
+            created_micros,
+        });
+    }
+    Ok(out)
 }
 
 /// The instant for this commit: now, but strictly after every stored version so that versions
