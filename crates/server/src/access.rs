@@ -36,6 +36,8 @@ fn interactions<'a>(m: &str, seg: &[&'a str]) -> Vec<(&'a str, Interaction)> {
         ("GET", [t, _, "$validate"]) => vec![(t, Read)],
         ("POST", ["Patient", "$merge"]) => vec![("Patient", Update)],
         ("POST", ["Appointment", "$book"]) => vec![("Appointment", Create)],
+        ("POST", ["Appointment", _, "$cancel" | "$reschedule"]) => vec![("Appointment", Update)],
+        ("POST", ["Schedule", _, "$generate"]) => vec![("Schedule", Read), ("Slot", Create)],
         ("POST" | "GET", [t, op]) if op.starts_with('$') => vec![(t, Search)],
         ("GET" | "HEAD", [t, _]) | ("GET" | "HEAD", [t, _, "_history", ..]) => vec![(t, Read)],
         _ => Vec::new(),
@@ -81,6 +83,10 @@ pub fn aggregates_only(
     let Caller::Principal(p) = &ctx.caller else {
         return Ok(());
     };
+    // The booking KPIs are aggregates by construction.
+    if matches!((m, seg), ("GET" | "HEAD", ["Appointment", "$kpi"])) {
+        return Ok(());
+    }
     let touched = interactions(m, seg);
     if !touched.iter().any(|(t, _)| counted_only(ctx, p.role, t)) {
         return Ok(());
@@ -202,7 +208,7 @@ pub async fn confined(
             Err(unconfinable(&format!("{m} /{}", seg.join("/"))))
         }
         // Free slots are no one's data.
-        ("GET" | "HEAD", ["Appointment", "$find"]) => crate::booking_ops::find(ctx, q).await,
+        ("GET" | "HEAD", ["Appointment", "$find"]) => crate::booking::ops::find(ctx, q).await,
         ("GET" | "HEAD", [t, id]) => {
             let reply = rest::read(ctx, t, id, cond).await?;
             visible(ctx, own, t, id, &reply).await?;
@@ -269,27 +275,17 @@ pub async fn confined(
             writable(ctx, own, t, id, &resource)?;
             rest::update(ctx, t, id, resource, cond).await
         }
-        // A citizen books for themselves only.
+        // A citizen books, cancels and moves their own appointments only.
         ("POST", ["Appointment", "$book"]) => {
             let body =
                 body.ok_or_else(|| ApiError::bad_request("$book takes a Parameters resource"))?;
-            let own_ref = format!("Patient/{own}");
-            let patients: Vec<&str> = body
-                .pointer("/parameter/0/resource/participant")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|p| p.pointer("/actor/reference").and_then(Value::as_str))
-                .filter(|r| r.starts_with("Patient/"))
-                .collect();
-            if patients.iter().any(|p| *p != own_ref) {
-                return Err(ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "forbidden",
-                    format!("with patient/ scopes an appointment can only be booked for {own_ref}"),
-                ));
-            }
-            crate::booking_ops::book(ctx, &body, cond).await
+            crate::booking::ops::book(ctx, &body, cond, Some(own)).await
+        }
+        ("POST", ["Appointment", id, "$cancel"]) => {
+            crate::booking::ops::cancel(ctx, id, body.as_ref(), cond, Some(own)).await
+        }
+        ("POST", ["Appointment", id, "$reschedule"]) => {
+            crate::booking::ops::reschedule(ctx, id, body.as_ref(), cond, Some(own)).await
         }
         ("POST", [_, "$validate"]) => {
             let t = seg[0];

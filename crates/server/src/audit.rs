@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use zdrav_auth::Principal;
-use zdrav_store::{DynStore, Precondition, StoreError, WriteOp, WriteResult};
+use zdrav_store::{DynStore, OutboxOps, Precondition, StoreError, WriteOp, WriteResult};
 
 use crate::auth::Caller;
 use crate::rest::Ctx;
@@ -201,11 +201,21 @@ pub async fn record(ctx: &Ctx, event: Event) {
 /// transaction; returns the results of `ops` only.
 pub async fn commit(
     ctx: &Ctx,
-    mut ops: Vec<WriteOp>,
+    ops: Vec<WriteOp>,
     subtype: &'static str,
 ) -> Result<Vec<WriteResult>, StoreError> {
+    commit_with_outbox(ctx, ops, subtype, OutboxOps::default()).await
+}
+
+/// [`commit`] with outbox messages added and removed in the same transaction.
+pub async fn commit_with_outbox(
+    ctx: &Ctx,
+    mut ops: Vec<WriteOp>,
+    subtype: &'static str,
+    outbox: OutboxOps,
+) -> Result<Vec<WriteResult>, StoreError> {
     let Caller::Principal(p) = &ctx.caller else {
-        return ctx.store.commit(ops).await;
+        return ctx.store.commit_with_outbox(ops, outbox).await;
     };
     // Interaction codes map to BALP actions; a transaction or batch is an execute.
     let action = match subtype {
@@ -235,7 +245,7 @@ pub async fn commit(
         ctx.break_glass.as_deref(),
         &event,
     )));
-    let mut results = ctx.store.commit(ops).await?;
+    let mut results = ctx.store.commit_with_outbox(ops, outbox).await?;
     results.truncate(n);
     Ok(results)
 }

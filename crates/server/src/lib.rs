@@ -10,7 +10,6 @@ pub mod auth;
 pub mod bindings;
 pub mod body;
 pub mod booking;
-pub mod booking_ops;
 pub mod bundle;
 pub mod capability;
 pub mod care;
@@ -66,6 +65,7 @@ pub fn context(store: DynStore, base: String, limits: Limits) -> Ctx {
         break_glass: None,
         terminology: Arc::new(terminology::Cache::default()),
         required_bindings: Arc::new(Vec::new()),
+        booking: Arc::new(booking::Booking::default()),
     }
 }
 

@@ -46,6 +46,8 @@ pub struct Ctx {
     pub terminology: std::sync::Arc<crate::terminology::Cache>,
     /// Bindings this deployment requires beyond the specification (`--require-binding`).
     pub required_bindings: std::sync::Arc<Vec<crate::bindings::Required>>,
+    /// Booking settings and the per-patient booking locks.
+    pub booking: std::sync::Arc<crate::booking::Booking>,
 }
 
 /// What `Prefer: return=` asked for.

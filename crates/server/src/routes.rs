@@ -322,6 +322,10 @@ async fn dispatch(
         (bytes::Bytes::new(), BodyKind::FhirJson)
     };
     let json = |raw: &bytes::Bytes| body::parse_resource(raw, &ctx.limits);
+    let optional_json = |raw: &bytes::Bytes| match raw.is_empty() {
+        true => Ok(None),
+        false => json(raw).map(Some),
+    };
     // Terminology holds no patient data: every caller its scopes let read it may use it.
     let operation = match seg.as_slice() {
         [t, op] if crate::terminology::is_operation(t, op) => Some((*t, None, *op)),
@@ -348,9 +352,21 @@ async fn dispatch(
         ("POST", ["Patient", "$match"]) => crate::mpi::match_op(ctx, &json(&raw)?).await,
         ("POST", ["Patient", "$merge"]) => crate::merge::merge(ctx, &json(&raw)?).await,
         ("GET", ["Patient", "$ihe-pix"]) => crate::mpi::pix(ctx, q).await,
-        ("GET", ["Appointment", "$find"]) => crate::booking_ops::find(ctx, q).await,
+        ("GET", ["Appointment", "$find"]) => crate::booking::ops::find(ctx, q).await,
+        ("GET", ["Appointment", "$kpi"]) => crate::booking::kpi::kpi(ctx, q).await,
         ("POST", ["Appointment", "$book"]) => {
-            crate::booking_ops::book(ctx, &json(&raw)?, &cond).await
+            crate::booking::ops::book(ctx, &json(&raw)?, &cond, None).await
+        }
+        ("POST", ["Appointment", id, "$cancel"]) => {
+            let body = optional_json(&raw)?;
+            crate::booking::ops::cancel(ctx, id, body.as_ref(), &cond, None).await
+        }
+        ("POST", ["Appointment", id, "$reschedule"]) => {
+            let body = optional_json(&raw)?;
+            crate::booking::ops::reschedule(ctx, id, body.as_ref(), &cond, None).await
+        }
+        ("POST", ["Schedule", id, "$generate"]) => {
+            crate::booking::schedule::generate(ctx, id, &json(&raw)?).await
         }
         ("POST", []) => {
             let bundle = json(&raw)?;

@@ -278,6 +278,29 @@ pub async fn unrestricted(
         .collect())
 }
 
+/// How many current resources of `rtype` meet `params`, outside any caller's reach: for the
+/// server's own aggregates (the booking KPIs), never for answers about single records.
+pub async fn count_unrestricted(
+    ctx: &Ctx,
+    rtype: &str,
+    params: &[(&str, String)],
+) -> Result<u64, ApiError> {
+    let mut params: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), v.clone()))
+        .collect();
+    params.push(("_summary".into(), "count".into()));
+    let options = ParseOptions {
+        strict: true,
+        default_count: 0,
+        max_count: 0,
+    };
+    let parsed = zdrav_search::parse_query(Some(rtype), &params, &options)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let page = ctx.store.search(&parsed.query).await?;
+    Ok(page.total.unwrap_or(0))
+}
+
 /// `Patient/[id]/$everything`: the patient, every resource in its compartment, and the
 /// resources those refer to (practitioners, organisations, locations, medications...).
 pub async fn everything(

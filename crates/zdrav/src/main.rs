@@ -92,6 +92,12 @@ enum Cmd {
         /// Condition.code=urn:oid:1.2.643.5.1.13.13.11.1005 (МКБ-10); repeatable.
         #[arg(long = "require-binding")]
         require_binding: Vec<String>,
+        /// Open (future, pending or booked) appointments one patient may hold at most.
+        #[arg(long, default_value_t = 5)]
+        max_open_appointments: usize,
+        /// Do not run the outbox worker (the waiting list) in this process: another one does.
+        #[arg(long)]
+        no_outbox_worker: bool,
         /// Also trust tokens of this external issuer (its `iss`), with keys from --jwks-file.
         #[arg(long, requires = "jwks_file")]
         issuer: Option<String>,
@@ -220,6 +226,8 @@ async fn run(cli: Cli) -> Result<(), String> {
             auth_config,
             rate_limit,
             require_binding,
+            max_open_appointments,
+            no_outbox_worker,
             issuer,
             jwks_file,
             tls_cert,
@@ -253,6 +261,10 @@ async fn run(cli: Cli) -> Result<(), String> {
                 required.push(zdrav_server::bindings::resolve(&ctx, spec).await?);
             }
             ctx.required_bindings = Arc::new(required);
+            ctx.booking = Arc::new(zdrav_server::booking::Booking::new(max_open_appointments));
+            if !no_outbox_worker {
+                zdrav_server::booking::waitlist::start(ctx.clone());
+            }
             if !no_auth {
                 let mut security = zdrav_server::auth::Security::open(&ctx.store).await?;
                 if let Some(path) = &auth_config {

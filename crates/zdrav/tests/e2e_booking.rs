@@ -198,7 +198,9 @@ fn find_then_book_through_a_channel() {
         (3, "sch2", "free"),
         (4, "sch", "free"),
     ] {
+        // Competitive: open to remote channels such as ЕПГУ.
         let mut slot = json!({"resourceType": "Slot", "id": format!("f{i}"), "schedule": {"reference": format!("Schedule/{sched}")},
+            "meta": {"tag": [{"system": "urn:zdrav:CodeSystem:slot-access", "code": "competitive"}]},
             "status": status, "start": at(i * 30), "end": at(i * 30 + 15)});
         if sched == "sch" {
             slot["specialty"] = therapy.clone();

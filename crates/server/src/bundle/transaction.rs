@@ -300,7 +300,7 @@ pub(super) async fn transaction(
                 StoreError::VersionConflict { index, .. }
                 | StoreError::AlreadyExists { index, .. }
                 | StoreError::DuplicateKey { index, .. } => op_entry.get(*index).copied(),
-                StoreError::Backend(_) => None,
+                StoreError::Backend(_) | StoreError::OutboxGone { .. } => None,
             };
             let err = ApiError::from(e);
             return Err(match idx {

@@ -19,7 +19,9 @@ async fn pending(store: &DynStore, topic: &str) -> Vec<OutboxMessage> {
 
 fn enqueue(topic: &str, n: i64) -> OutboxOps {
     OutboxOps {
-        enqueue: (0..n).map(|i| (topic.to_owned(), json!({"n": i}))).collect(),
+        enqueue: (0..n)
+            .map(|i| (topic.to_owned(), json!({"n": i})))
+            .collect(),
         ack: Vec::new(),
     }
 }
@@ -28,7 +30,12 @@ fn enqueue(topic: &str, n: i64) -> OutboxOps {
 pub async fn outbox_exactly_once(store: &DynStore) {
     let rtype = unique_type("Outbox");
     let topic = format!("topic-{}", nonce());
-    let ops = vec![put(&rtype, "a", body(&rtype, "a1"), Precondition::MustNotExist)];
+    let ops = vec![put(
+        &rtype,
+        "a",
+        body(&rtype, "a1"),
+        Precondition::MustNotExist,
+    )];
     store
         .commit_with_outbox(ops, enqueue(&topic, 3))
         .await
@@ -41,17 +48,31 @@ pub async fn outbox_exactly_once(store: &DynStore) {
     assert!(msgs.iter().all(|m| m.created_micros > 0));
 
     // A failed commit leaves no message behind.
-    let ops = vec![put(&rtype, "a", body(&rtype, "x"), Precondition::MustNotExist)];
+    let ops = vec![put(
+        &rtype,
+        "a",
+        body(&rtype, "x"),
+        Precondition::MustNotExist,
+    )];
     let e = store.commit_with_outbox(ops, enqueue(&topic, 1)).await;
     assert!(matches!(e, Err(StoreError::AlreadyExists { .. })), "{e:?}");
-    assert_eq!(pending(store, &topic).await.len(), 3, "nothing from a failed commit");
+    assert_eq!(
+        pending(store, &topic).await.len(),
+        3,
+        "nothing from a failed commit"
+    );
 
     // The handler's write and the acknowledgement land together.
     let ack = |seq| OutboxOps {
         enqueue: Vec::new(),
         ack: vec![seq],
     };
-    let ops = vec![put(&rtype, "b", body(&rtype, "b1"), Precondition::MustNotExist)];
+    let ops = vec![put(
+        &rtype,
+        "b",
+        body(&rtype, "b1"),
+        Precondition::MustNotExist,
+    )];
     store
         .commit_with_outbox(ops, ack(msgs[0].seq))
         .await
@@ -59,13 +80,21 @@ pub async fn outbox_exactly_once(store: &DynStore) {
     assert_eq!(pending(store, &topic).await.len(), 2);
 
     // A second acknowledgement of the same message fails and writes nothing.
-    let ops = vec![put(&rtype, "c", body(&rtype, "c1"), Precondition::MustNotExist)];
+    let ops = vec![put(
+        &rtype,
+        "c",
+        body(&rtype, "c1"),
+        Precondition::MustNotExist,
+    )];
     let e = store.commit_with_outbox(ops, ack(msgs[0].seq)).await;
     assert!(
         matches!(e, Err(StoreError::OutboxGone { seq }) if seq == msgs[0].seq),
         "{e:?}"
     );
-    assert!(is_absent(store, &rtype, "c").await, "the handler's write rolled back");
+    assert!(
+        is_absent(store, &rtype, "c").await,
+        "the handler's write rolled back"
+    );
 
     // Racing handlers: exactly one wins each message.
     let mut tasks = Vec::new();

@@ -47,9 +47,8 @@ pub(super) fn commit(
 /// Adds and removes the commit's outbox messages; a message already gone fails the commit.
 fn write_outbox(tx: &Transaction<'_>, outbox: &OutboxOps, now: i64) -> Result<(), Error> {
     if !outbox.enqueue.is_empty() {
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO outbox (topic, payload, created) VALUES (?1, ?2, ?3)",
-        )?;
+        let mut insert =
+            tx.prepare_cached("INSERT INTO outbox (topic, payload, created) VALUES (?1, ?2, ?3)")?;
         for (topic, payload) in &outbox.enqueue {
             insert.execute(params![topic, payload.to_string(), now])?;
         }
@@ -67,9 +66,8 @@ fn write_outbox(tx: &Transaction<'_>, outbox: &OutboxOps, now: i64) -> Result<()
 
 /// Up to `limit` outbox messages, oldest first.
 pub(super) fn pending(conn: &Connection, limit: usize) -> Result<Vec<crate::OutboxMessage>, Error> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT seq, topic, payload, created FROM outbox ORDER BY seq LIMIT ?1",
-    )?;
+    let mut stmt = conn
+        .prepare_cached("SELECT seq, topic, payload, created FROM outbox ORDER BY seq LIMIT ?1")?;
     let rows = stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
         Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get(3)?))
     })?;

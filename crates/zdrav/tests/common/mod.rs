@@ -213,6 +213,17 @@ impl Server {
 
     /// Kills the process with SIGKILL (no chance to flush anything). A PostgreSQL test database
     /// goes with it: nothing restarts on it, and a leaked `Server` is never dropped.
+    /// Stops the server process and starts it again, with `extra` arguments, on the same
+    /// database and port (the database, also a PostgreSQL one, is kept).
+    pub fn restart(&mut self, extra: &[&str]) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut next = Server::launch(&self.database.clone(), &self.db.clone(), self.port, extra);
+        next._dir = self._dir.take();
+        next._pg = self._pg.take();
+        *self = next;
+    }
+
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
