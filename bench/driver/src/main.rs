@@ -4,6 +4,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod booking;
 mod mpi;
 use serde_json::Value;
 use std::io::Read;
@@ -84,6 +85,24 @@ enum Cmd {
         /// Output file.
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Booking throughput (`$book`) and `$find` latency under a find-then-book load.
+    Booking {
+        /// FHIR base URL.
+        #[arg(long)]
+        base: String,
+        /// Schedules (doctors) in the clinic.
+        #[arg(long, default_value_t = 50)]
+        doctors: usize,
+        /// Working days of slots (48 a day per doctor).
+        #[arg(long, default_value_t = 10)]
+        days: usize,
+        /// Bookings per phase.
+        #[arg(long, default_value_t = 5000)]
+        bookings: usize,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
     },
     /// Times `Patient/$match` with mistyped members of a population; prints p50/p99 and hits.
     Match {
@@ -387,6 +406,13 @@ async fn main() -> std::process::ExitCode {
             seed,
             n,
         } => mpi::run_matches(base, count, seed, n).await,
+        Cmd::Booking {
+            base,
+            doctors,
+            days,
+            bookings,
+            concurrency,
+        } => booking::run(base, doctors, days, bookings, concurrency).await,
     };
     match res {
         Ok(()) => std::process::ExitCode::SUCCESS,

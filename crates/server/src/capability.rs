@@ -57,6 +57,15 @@ fn build(defs: &Definitions, base: &str) -> Value {
             if t == "Group" {
                 operations.push(json!({"name": "export", "definition": BULK_GROUP_EXPORT}));
             }
+            // The booking operations (Argonaut Scheduling in spirit; zdrav-defined).
+            let zdrav_ops: &[&str] = match t.as_str() {
+                "Appointment" => &["find", "book", "cancel", "reschedule", "kpi"],
+                "Schedule" => &["generate"],
+                _ => &[],
+            };
+            for op in zdrav_ops {
+                operations.push(json!({"name": op, "definition": format!("urn:zdrav:OperationDefinition:{t}-{op}")}));
+            }
             json!({
                 "type": t,
                 "interaction": interactions,

@@ -291,7 +291,7 @@ fn find_then_book_through_a_channel() {
     );
     // A registrar books it for p2 at the desk; the slot no longer shows as free.
     let registrar = s.token(&["--sub", "reg-1", "--role", "registrar"]);
-    expect(
+    let theirs = expect(
         s.call(
             "POST",
             "Appointment/$book",
@@ -301,5 +301,35 @@ fn find_then_book_through_a_channel() {
         201,
     );
     let left = expect(s.call("GET", "Appointment/$find?start=2026-12-01T08:00:00Z&end=2026-12-01T10:00:00Z&actor=Practitioner/dr", Some(&citizen), None), 200);
-    assert_eq!(left["total"], 0);
+    assert!(left.get("entry").is_none(), "{left}");
+
+    // A citizen cancels their own booking; another patient's is not there for them.
+    let reason = json!({"resourceType": "Parameters", "parameter": [{"name": "reason", "valueString": "уезжаю"}]});
+    let path = |a: &Value| format!("Appointment/{}/$cancel", a["id"].as_str().unwrap());
+    expect(
+        s.call("POST", &path(&theirs), Some(&citizen), Some(&reason)),
+        404,
+    );
+    let mine = expect(
+        s.call("POST", &path(&booked), Some(&citizen), Some(&reason)),
+        200,
+    );
+    assert_eq!(mine["status"], "cancelled");
+    assert_eq!(
+        expect(s.call("GET", "Slot/f0", Some(&system), None), 200)["status"],
+        "free"
+    );
+    // The regional authority reads the booking KPIs (aggregates), not the bookings.
+    let regional = s.token(&["--sub", "minzdrav-77", "--role", "regional"]);
+    let kpi = expect(
+        s.call(
+            "GET",
+            "Appointment/$kpi?start=2026-01-01&end=2026-12-31",
+            Some(&regional),
+            None,
+        ),
+        200,
+    );
+    assert_eq!(kpi["resourceType"], "MeasureReport");
+    expect(s.call("GET", "Appointment", Some(&regional), None), 403);
 }

@@ -36,7 +36,14 @@ fn at(day: NaiveDate, hhmm: &str) -> String {
 
 /// A booking request of `patient` for `slot_id` with the doctor `role`, made `days` before
 /// the appointment (at the same time of day).
-fn booking(patient: &str, role: &str, slot_id: &str, day: NaiveDate, hhmm: &str, days: i64) -> Value {
+fn booking(
+    patient: &str,
+    role: &str,
+    slot_id: &str,
+    day: NaiveDate,
+    hhmm: &str,
+    days: i64,
+) -> Value {
     json!({"resourceType": "Parameters", "parameter": [
         {"name": "appointment-resource", "resource": {"resourceType": "Appointment", "status": "proposed",
             "created": at(day - Duration::days(days), hhmm),
@@ -91,7 +98,12 @@ fn channels(report: &Value) -> Vec<(String, u64)> {
         .collect()
 }
 
-fn row(code: &str, n: Option<u64>, d: Option<u64>, score: Option<f64>) -> (String, Option<u64>, Option<u64>, Option<f64>) {
+fn row(
+    code: &str,
+    n: Option<u64>,
+    d: Option<u64>,
+    score: Option<f64>,
+) -> (String, Option<u64>, Option<u64>, Option<f64>) {
     (code.to_string(), n, d, score)
 }
 
@@ -114,29 +126,47 @@ fn kpis_match_the_hand_computed_table() {
         ("r3", "hir", "org-a", "1"),
         ("r4", "kar", "org-b", "1"),
     ] {
-        put(&format!("Practitioner/{doctor}"), json!({"resourceType": "Practitioner", "id": doctor}));
+        put(
+            &format!("Practitioner/{doctor}"),
+            json!({"resourceType": "Practitioner", "id": doctor}),
+        );
         let mut r = json!({"resourceType": "PractitionerRole", "id": role, "active": true,
             "practitioner": {"reference": format!("Practitioner/{doctor}")},
             "organization": {"reference": format!("Organization/{org}")}});
         if rate != "1" {
-            r["extension"] = json!([{"url": "urn:zdrav:StructureDefinition:staff-rate", "valueDecimal": 0.5}]);
+            r["extension"] =
+                json!([{"url": "urn:zdrav:StructureDefinition:staff-rate", "valueDecimal": 0.5}]);
         }
         put(&format!("PractitionerRole/{role}"), r);
     }
     // Four slots each on d0 and d1: s1 and s4 competitive, s2 for the desk; s1 also has two
     // slots two months later, outside the period.
-    for (sched, role, competitive) in [("s1", "r1", true), ("s2", "r2", false), ("s4", "r4", true)] {
+    for (sched, role, competitive) in [("s1", "r1", true), ("s2", "r2", false), ("s4", "r4", true)]
+    {
         put(
             &format!("Schedule/{sched}"),
             json!({"resourceType": "Schedule", "id": sched, "actor": [{"reference": format!("PractitionerRole/{role}")}]}),
         );
-        expect(s.post(&format!("Schedule/{sched}/$generate"), &template(d0, competitive)), 200);
+        expect(
+            s.post(
+                &format!("Schedule/{sched}/$generate"),
+                &template(d0, competitive),
+            ),
+            200,
+        );
     }
     let later = d0 + Duration::days(63);
     let mut t = template(later, true);
     t["parameter"][1]["valueDate"] = json!(later.to_string());
     expect(s.post("Schedule/s1/$generate", &t), 200);
-    for (p, org) in [("p1", "org-a"), ("p2", "org-a"), ("p3", "org-a"), ("p4", "org-b"), ("p5", "org-a"), ("p6", "org-b")] {
+    for (p, org) in [
+        ("p1", "org-a"),
+        ("p2", "org-a"),
+        ("p3", "org-a"),
+        ("p4", "org-b"),
+        ("p5", "org-a"),
+        ("p6", "org-b"),
+    ] {
         put(
             &format!("Patient/{p}"),
             json!({"resourceType": "Patient", "id": p, "managingOrganization": {"reference": format!("Organization/{org}")}}),
@@ -144,15 +174,45 @@ fn kpis_match_the_hand_computed_table() {
     }
     // Bookings: waits 3, 1, 2 (org-a) and 5 days (org-b).
     let ok = |b: Value| expect(s.post("Appointment/$book", &b), 201);
-    ok(with_channel(booking("p1", "r1", &slot("s1", d0, "0800"), d0, "0800", 3), "epgu"));
-    ok(with_channel(booking("p2", "r1", &slot("s1", d0, "0830"), d0, "0830", 1), "epgu"));
-    ok(with_channel(booking("p3", "r2", &slot("s2", d0, "0800"), d0, "0800", 2), "registry"));
-    ok(with_channel(booking("p4", "r4", &slot("s4", d1, "0800"), d1, "0800", 5), "call-122"));
+    ok(with_channel(
+        booking("p1", "r1", &slot("s1", d0, "0800"), d0, "0800", 3),
+        "epgu",
+    ));
+    ok(with_channel(
+        booking("p2", "r1", &slot("s1", d0, "0830"), d0, "0830", 1),
+        "epgu",
+    ));
+    ok(with_channel(
+        booking("p3", "r2", &slot("s2", d0, "0800"), d0, "0800", 2),
+        "registry",
+    ));
+    ok(with_channel(
+        booking("p4", "r4", &slot("s4", d1, "0800"), d1, "0800", 5),
+        "call-122",
+    ));
     // Refused ЕПГУ attempts: a desk-only slot and a taken one at org-a, a taken one at org-b.
     let no = |b: Value, status: u16| expect(s.post("Appointment/$book", &b), status);
-    no(with_channel(booking("p5", "r2", &slot("s2", d1, "0800"), d1, "0800", 1), "epgu"), 422);
-    no(with_channel(booking("p5", "r1", &slot("s1", d0, "0800"), d0, "0800", 1), "epgu"), 409);
-    no(with_channel(booking("p6", "r4", &slot("s4", d1, "0800"), d1, "0800", 1), "epgu"), 409);
+    no(
+        with_channel(
+            booking("p5", "r2", &slot("s2", d1, "0800"), d1, "0800", 1),
+            "epgu",
+        ),
+        422,
+    );
+    no(
+        with_channel(
+            booking("p5", "r1", &slot("s1", d0, "0800"), d0, "0800", 1),
+            "epgu",
+        ),
+        409,
+    );
+    no(
+        with_channel(
+            booking("p6", "r4", &slot("s4", d1, "0800"), d1, "0800", 1),
+            "epgu",
+        ),
+        409,
+    );
 
     let start = Utc::now().date_naive() - Duration::days(20);
     let end = d0 + Duration::days(6);
@@ -177,7 +237,10 @@ fn kpis_match_the_hand_computed_table() {
             row("bookings-by-channel", Some(3), None, None),
         ]
     );
-    assert_eq!(channels(&a), [("epgu".to_string(), 2), ("registry".to_string(), 1)]);
+    assert_eq!(
+        channels(&a),
+        [("epgu".to_string(), 2), ("registry".to_string(), 1)]
+    );
     // The region of org-a gives the same table.
     assert_eq!(table(&kpi("&region=77")), table(&a));
 
@@ -225,7 +288,11 @@ fn kpis_match_the_hand_computed_table() {
     );
     assert_eq!(
         channels(&all),
-        [("call-122".to_string(), 1), ("epgu".to_string(), 2), ("registry".to_string(), 1)]
+        [
+            ("call-122".to_string(), 1),
+            ("epgu".to_string(), 2),
+            ("registry".to_string(), 1)
+        ]
     );
 
     // A period before the bookings were made counts none of them.
@@ -233,7 +300,13 @@ fn kpis_match_the_hand_computed_table() {
         s.get(&format!("Appointment/$kpi?start=2020-01-01&end=2020-01-31")),
         200,
     );
-    assert_eq!(table(&before)[5], row("bookings-by-channel", Some(0), None, None));
-    expect(s.get("Appointment/$kpi?start=2026-12-31&end=2026-12-01"), 400);
+    assert_eq!(
+        table(&before)[5],
+        row("bookings-by-channel", Some(0), None, None)
+    );
+    expect(
+        s.get("Appointment/$kpi?start=2026-12-31&end=2026-12-01"),
+        400,
+    );
     expect(s.get("Appointment/$kpi?start=soon&end=2026-12-01"), 400);
 }

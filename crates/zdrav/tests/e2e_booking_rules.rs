@@ -191,7 +191,7 @@ fn find_by_organisation_region_and_channel() {
     let find = |q: &str| {
         expect(
             s.get(&format!(
-                "Appointment/$find?start=2026-12-01&end=2026-12-05&_count=100&{q}"
+                "Appointment/$find?start=2026-12-01&end=2026-12-05&_count=100&_total=accurate&{q}"
             )),
             200,
         )
@@ -218,6 +218,13 @@ fn find_by_organisation_region_and_channel() {
         s.get("Appointment/$find?start=2026-12-01&end=2026-12-05&channel=fax"),
         400,
     );
+    // Without _total=accurate there is no count, only the page.
+    let page = expect(
+        s.get("Appointment/$find?start=2026-12-01&end=2026-12-05&region=50&_count=5"),
+        200,
+    );
+    assert!(page.get("total").is_none(), "{page}");
+    assert_eq!(page["entry"].as_array().map(Vec::len), Some(5));
 }
 
 #[test]

@@ -24,7 +24,7 @@ pub const CHANNELS: [&str; 6] = ["epgu", "rpgu", "call-122", "kiosk", "registry"
 const MAX_FIND: usize = 500;
 
 /// `GET Appointment/$find?start=…&end=…[&specialty=…][&service-type=…][&actor=Type/id]
-/// [&organization=…][&region=…][&practitioner=…][&channel=…][&_count=…]`.
+/// [&organization=…][&region=…][&practitioner=…][&channel=…][&_count=…][&_total=accurate]`.
 pub async fn find(ctx: &Ctx, q: &[(String, String)]) -> Result<Reply, ApiError> {
     let get = |k: &str| crate::query::first(q, k);
     let (start, end) = match (get("start"), get("end")) {
@@ -51,6 +51,8 @@ pub async fn find(ctx: &Ctx, q: &[(String, String)]) -> Result<Reply, ApiError> 
         ("start".into(), format!("lt{end}")),
         ("_sort".into(), "start".into()),
         ("_count".into(), count.to_string()),
+        // Counting every free slot of a region costs more than the page; ask for it explicitly.
+        ("_total".into(), get("_total").unwrap_or("none").to_string()),
     ];
     for k in ["specialty", "service-type"] {
         if let Some(v) = get(k) {
@@ -131,10 +133,14 @@ pub async fn find(ctx: &Ctx, q: &[(String, String)]) -> Result<Reply, ApiError> 
 }
 
 fn searchset(total: Option<u64>, entries: Vec<Value>) -> Reply {
-    Reply::json(
-        StatusCode::OK,
-        json!({"resourceType": "Bundle", "type": "searchset", "total": total, "entry": entries}),
-    )
+    let mut b = json!({"resourceType": "Bundle", "type": "searchset"});
+    if let Some(t) = total {
+        b["total"] = json!(t);
+    }
+    if !entries.is_empty() {
+        b["entry"] = Value::Array(entries);
+    }
+    Reply::json(StatusCode::OK, b)
 }
 
 fn check_channel(channel: &str) -> Result<(), ApiError> {
