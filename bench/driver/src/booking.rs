@@ -157,10 +157,10 @@ pub async fn run(
     let client = reqwest::Client::new();
     let days = days(ndays);
     let t0 = Instant::now();
-    let slots = setup(&client, &base, doctors, &days, bookings * 2).await?;
+    let slots = setup(&client, &base, doctors, &days, bookings * 4).await?;
     println!(
         "setup: {doctors} schedules, {slots} slots over {ndays} days, {} patients, {:.1} s",
-        bookings * 2,
+        bookings * 4,
         t0.elapsed().as_secs_f64()
     );
     // Phase 1: distinct slots, the first day of every schedule, then the next days.

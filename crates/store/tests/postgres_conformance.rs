@@ -130,8 +130,8 @@ async fn concurrent_connects_migrate_once() {
         .query_one("SELECT count(*), max(version) FROM zdrav_schema", &[])
         .await
         .unwrap();
-    // One row, at the current schema version (2: settings).
-    assert_eq!((row.get::<_, i64>(0), row.get::<_, i32>(1)), (1, 2));
+    // One row, at the current schema version (3: the outbox).
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i32>(1)), (1, 3));
     let hist = a
         .history(HistoryQuery {
             scope: HistoryScope::System,

@@ -60,8 +60,11 @@ fn with_channel(mut b: Value, channel: &str) -> Value {
     b
 }
 
+/// One KPI: its code, numerator and denominator counts, and score.
+type Row = (String, Option<u64>, Option<u64>, Option<f64>);
+
 /// The KPI groups by code: numerator / denominator counts and the score.
-fn table(report: &Value) -> Vec<(String, Option<u64>, Option<u64>, Option<f64>)> {
+fn table(report: &Value) -> Vec<Row> {
     report["group"]
         .as_array()
         .unwrap()
@@ -98,12 +101,7 @@ fn channels(report: &Value) -> Vec<(String, u64)> {
         .collect()
 }
 
-fn row(
-    code: &str,
-    n: Option<u64>,
-    d: Option<u64>,
-    score: Option<f64>,
-) -> (String, Option<u64>, Option<u64>, Option<f64>) {
+fn row(code: &str, n: Option<u64>, d: Option<u64>, score: Option<f64>) -> Row {
     (code.to_string(), n, d, score)
 }
 
@@ -297,7 +295,7 @@ fn kpis_match_the_hand_computed_table() {
 
     // A period before the bookings were made counts none of them.
     let before = expect(
-        s.get(&format!("Appointment/$kpi?start=2020-01-01&end=2020-01-31")),
+        s.get("Appointment/$kpi?start=2020-01-01&end=2020-01-31"),
         200,
     );
     assert_eq!(

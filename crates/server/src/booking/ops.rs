@@ -45,7 +45,15 @@ pub async fn find(ctx: &Ctx, q: &[(String, String)]) -> Result<Reply, ApiError> 
                 ApiError::bad_request(format!("_count must be a number from 1 to {MAX_FIND}"))
             })?,
     };
-    let mut params: Vec<(String, String)> = vec![
+    // The most selective conditions first: the store lets the earliest of equally large
+    // candidates drive the search.
+    let mut params: Vec<(String, String)> = Vec::new();
+    for k in ["specialty", "service-type"] {
+        if let Some(v) = get(k) {
+            params.push((k.into(), v.to_string()));
+        }
+    }
+    params.extend([
         ("status".into(), "free".into()),
         ("start".into(), format!("ge{start}")),
         ("start".into(), format!("lt{end}")),
@@ -53,12 +61,7 @@ pub async fn find(ctx: &Ctx, q: &[(String, String)]) -> Result<Reply, ApiError> 
         ("_count".into(), count.to_string()),
         // Counting every free slot of a region costs more than the page; ask for it explicitly.
         ("_total".into(), get("_total").unwrap_or("none").to_string()),
-    ];
-    for k in ["specialty", "service-type"] {
-        if let Some(v) = get(k) {
-            params.push((k.into(), v.to_string()));
-        }
-    }
+    ]);
     if let Some(actor) = get("actor") {
         params.push(("schedule:Schedule.actor".into(), actor.to_string()));
     }

@@ -143,7 +143,7 @@ async fn check_patient(
     }
     let future: Vec<&&Planned> = mine
         .iter()
-        .filter(|p| micros(p.resource.get("start")).map_or(true, |s| s >= now))
+        .filter(|p| micros(p.resource.get("start")).is_none_or(|s| s >= now))
         .collect();
     let mut seen = BTreeSet::new();
     for p in &future {

@@ -44,11 +44,13 @@ pub(super) async fn search(client: &mut Object, q: &SearchQuery) -> Result<Searc
             tx.query_one(&stmt, &[]).await?.try_get(0)?
         }
     };
+    // PostgreSQL's planner costs the conditions itself.
     let filter = shared::filter(
         Dialect::Postgres,
         q,
         snapshot,
         chrono::Utc::now().timestamp_micros(),
+        None,
     )?;
 
     let total = match q.total {

@@ -180,6 +180,35 @@ fn param_condition(
     Ok(())
 }
 
+/// Appends a correlated probe for a positive parameter condition (see [`index_only`]): whether
+/// the resource `a` itself has a matching index row, found through the `(rk, pid)` key.
+pub(crate) fn probe(sql: &mut Sql, c: &Condition, a: &str, types: &[String]) -> Result<(), Error> {
+    let Condition::Param {
+        param,
+        ptype,
+        modifier,
+        values,
+    } = c
+    else {
+        return condition(sql, c, a, types);
+    };
+    let table = match ptype {
+        ParamType::Composite => COMPOSITE,
+        other => Kind::of_param(*other)
+            .ok_or_else(|| unsupported(format!("parameter {param} of type {other:?}")))?
+            .table(),
+    };
+    let x = sql.alias("x");
+    sql.push(&format!(
+        "EXISTS (SELECT 1 FROM {table} {x} WHERE {x}.rk = {a}.rk AND "
+    ));
+    pid_filter(sql, &x, std::slice::from_ref(param), types);
+    sql.push(" AND ");
+    alternatives(sql, &x, *ptype, modifier, values)?;
+    sql.push(")");
+    Ok(())
+}
+
 /// Whether the resources meeting `c` can be read from the index tables alone: a positive
 /// probe of one parameter, or a chain. Index rows exist only for live resources, so such a
 /// condition needs no look at `current`.

@@ -34,11 +34,16 @@ pub(crate) const HIT_COLUMNS: &str = "a.rk, a.rtype, a.id, a.version, a.last_upd
 
 /// The WHERE clause over `current a`: live, created within the snapshot, of the types, and
 /// meeting every condition.
+///
+/// With a `driver` (an index into `q.conditions`, see [`drivers`]), that condition's keys drive
+/// the search and the other positive parameter conditions become probes of each candidate's
+/// own index rows, instead of every condition being evaluated in full and intersected.
 pub(crate) fn filter(
     dialect: Dialect,
     q: &SearchQuery,
     snapshot: i64,
     now: i64,
+    driver: Option<usize>,
 ) -> Result<Sql, StoreError> {
     let mut sql = Sql::new(dialect, now);
     sql.push("a.deleted = 0 AND a.rk <= ");
@@ -50,10 +55,51 @@ pub(crate) fn filter(
     }
     sql.patients = q.patients.clone();
     sql.patient_limit("a");
-    for c in &q.conditions {
+    for (i, c) in q.conditions.iter().enumerate() {
         sql.push(" AND ");
-        cond::condition(&mut sql, c, "a", &q.types)?;
+        if driver.is_some_and(|d| d != i) && is_param_probe(c) {
+            cond::probe(&mut sql, c, "a", &q.types)?;
+        } else {
+            cond::condition(&mut sql, c, "a", &q.types)?;
+        }
     }
+    Ok(sql)
+}
+
+fn is_param_probe(c: &zdrav_search::Condition) -> bool {
+    matches!(c, zdrav_search::Condition::Param { .. }) && cond::index_only(c)
+}
+
+/// The conditions that could drive a search: positive probes of one parameter. A choice
+/// between them is worth making only when there are two or more.
+pub(crate) fn drivers(q: &SearchQuery) -> Vec<usize> {
+    q.conditions
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| is_param_probe(c))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// The statement counting the index rows of condition `i`, up to `cap`: a cheap estimate of
+/// how many resources it lets through.
+pub(crate) fn estimate(
+    dialect: Dialect,
+    q: &SearchQuery,
+    i: usize,
+    cap: i64,
+    now: i64,
+) -> Result<Sql, StoreError> {
+    let mut sql = Sql::new(dialect, now);
+    sql.push("SELECT count(*) FROM (");
+    let c = q
+        .conditions
+        .get(i)
+        .ok_or_else(|| StoreError::Backend(format!("no condition {i}")))?;
+    cond::matching_keys(&mut sql, c, &q.types)?;
+    sql.push(" LIMIT ");
+    sql.arg(cap);
+    sql.push(") e");
     Ok(sql)
 }
 

@@ -26,6 +26,34 @@ fn hit(row: &rusqlite::Row<'_>) -> rusqlite::Result<Hit> {
     })
 }
 
+/// Index rows an estimate reads at most per condition.
+const ESTIMATE_CAP: i64 = 1_000;
+
+/// The condition that drives a search of several positive conditions: the one with the fewest
+/// index rows (counted up to [`ESTIMATE_CAP`]; ties go to the earliest). SQLite would otherwise
+/// evaluate every condition in full and intersect them, so a selective condition next to
+/// unselective ones (a specialty next to `status=free`) paid for all of them.
+fn driver(conn: &Connection, q: &SearchQuery, now: i64) -> Result<Option<usize>, Error> {
+    let candidates = shared::drivers(q);
+    if candidates.len() < 2 {
+        return Ok(None);
+    }
+    let mut best: Option<(i64, usize)> = None;
+    for i in candidates {
+        let sql = shared::estimate(Dialect::Sqlite, q, i, ESTIMATE_CAP, now)?;
+        let n: i64 = conn
+            .prepare_cached(&sql.text)?
+            .query_row(params_from_iter(sql.args.iter()), |row| row.get(0))?;
+        if best.is_none_or(|(m, _)| n < m) {
+            best = Some((n, i));
+        }
+        if n == 0 {
+            break;
+        }
+    }
+    Ok(best.map(|(_, i)| i))
+}
+
 pub(in crate::sqlite) fn search(conn: &Connection, q: &SearchQuery) -> Result<SearchPage, Error> {
     let tx = conn.unchecked_transaction()?;
     let snapshot: i64 = match q.snapshot {
@@ -34,12 +62,9 @@ pub(in crate::sqlite) fn search(conn: &Connection, q: &SearchQuery) -> Result<Se
             .prepare_cached("SELECT coalesce(max(seq), 0) FROM history")?
             .query_row([], |row| row.get(0))?,
     };
-    let filter = shared::filter(
-        Dialect::Sqlite,
-        q,
-        snapshot,
-        chrono::Utc::now().timestamp_micros(),
-    )?;
+    let now = chrono::Utc::now().timestamp_micros();
+    let driver = driver(&tx, q, now)?;
+    let filter = shared::filter(Dialect::Sqlite, q, snapshot, now, driver)?;
 
     let total = match q.total {
         TotalMode::None => None,

@@ -20,7 +20,7 @@ fn schema() -> Connection {
 }
 
 fn plan(conn: &Connection, q: &SearchQuery) -> String {
-    let Ok(f) = filter(Dialect::Sqlite, q, 1_000, 0) else {
+    let Ok(f) = filter(Dialect::Sqlite, q, 1_000, 0, None) else {
         panic!("filter")
     };
     let Ok(p) = page(&f, q) else { panic!("page") };
