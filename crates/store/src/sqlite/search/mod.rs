@@ -26,29 +26,49 @@ fn hit(row: &rusqlite::Row<'_>) -> rusqlite::Result<Hit> {
     })
 }
 
-/// Index rows an estimate reads at most per condition.
+/// Index rows a first estimate reads at most per condition.
 const ESTIMATE_CAP: i64 = 1_000;
 
+/// Index rows a second estimate reads, for the conditions the first could not tell apart.
+const SECOND_CAP: i64 = 5_000;
+
 /// The condition that drives a search of several positive conditions: the one with the fewest
-/// index rows (counted up to [`ESTIMATE_CAP`]; ties go to the earliest). SQLite would otherwise
-/// evaluate every condition in full and intersect them, so a selective condition next to
-/// unselective ones (a specialty next to `status=free`) paid for all of them.
+/// index rows, counted up to [`ESTIMATE_CAP`], then up to [`SECOND_CAP`] among those that
+/// reached the first cap; remaining ties go to the earliest. SQLite would otherwise evaluate
+/// every condition in full and intersect them, so a selective condition next to unselective
+/// ones (a specialty next to `status=free`) paid for all of them.
 fn driver(conn: &Connection, q: &SearchQuery, now: i64) -> Result<Option<usize>, Error> {
     let candidates = shared::drivers(q);
     if candidates.len() < 2 {
         return Ok(None);
     }
-    let mut best: Option<(i64, usize)> = None;
-    for i in candidates {
-        let sql = shared::estimate(Dialect::Sqlite, q, i, ESTIMATE_CAP, now)?;
-        let n: i64 = conn
+    let count = |i: usize, cap: i64| -> Result<i64, Error> {
+        let sql = shared::estimate(Dialect::Sqlite, q, i, cap, now)?;
+        Ok(conn
             .prepare_cached(&sql.text)?
-            .query_row(params_from_iter(sql.args.iter()), |row| row.get(0))?;
+            .query_row(params_from_iter(sql.args.iter()), |row| row.get(0))?)
+    };
+    let mut best: Option<(i64, usize)> = None;
+    let mut capped = Vec::new();
+    for i in candidates {
+        let n = count(i, ESTIMATE_CAP)?;
+        if n == 0 {
+            return Ok(Some(i));
+        }
+        if n >= ESTIMATE_CAP {
+            capped.push(i);
+        }
         if best.is_none_or(|(m, _)| n < m) {
             best = Some((n, i));
         }
-        if n == 0 {
-            break;
+    }
+    if best.is_some_and(|(n, _)| n >= ESTIMATE_CAP) && capped.len() >= 2 {
+        best = None;
+        for &i in capped.iter().take(4) {
+            let n = count(i, SECOND_CAP)?;
+            if best.is_none_or(|(m, _)| n < m) {
+                best = Some((n, i));
+            }
         }
     }
     Ok(best.map(|(_, i)| i))
