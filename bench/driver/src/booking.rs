@@ -44,37 +44,19 @@ async fn send(
 
 /// Working days (Mon–Fri) from the Monday after next, as YYYY-MM-DD.
 fn days(n: usize) -> Vec<String> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let mut day = now / 86_400 + 14;
-    // 1970-01-01 was a Thursday: day % 7 == 4 is Monday.
-    while (day + 3) % 7 != 0 {
-        day += 1;
+    use chrono::Datelike;
+    let mut day = chrono::Utc::now().date_naive() + chrono::Duration::days(14);
+    while day.weekday() != chrono::Weekday::Mon {
+        day += chrono::Duration::days(1);
     }
     let mut out = Vec::new();
     while out.len() < n {
-        if (day + 3) % 7 < 5 {
-            out.push(civil(day));
+        if day.weekday().num_days_from_monday() < 5 {
+            out.push(day.to_string());
         }
-        day += 1;
+        day += chrono::Duration::days(1);
     }
     out
-}
-
-/// Days since the epoch as a date (Howard Hinnant's civil_from_days).
-fn civil(z: i64) -> String {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
 }
 
 async fn setup(

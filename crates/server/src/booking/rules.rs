@@ -29,7 +29,8 @@ pub const REMOTE: [&str; 4] = ["epgu", "rpgu", "call-122", "kiosk"];
 /// Longest appointment the overlap search looks back for (a day).
 const LONGEST_MICROS: i64 = 24 * 3600 * 1_000_000;
 
-fn micros(v: Option<&Value>) -> Option<i64> {
+/// A FHIR date-time as µs since the epoch (its earliest instant).
+pub(crate) fn micros(v: Option<&Value>) -> Option<i64> {
     zdrav_store::parse_fhir_datetime_range(v?.as_str()?).map(|(lo, _)| lo)
 }
 
@@ -37,8 +38,8 @@ fn span(a: &Value) -> Option<(i64, i64)> {
     Some((micros(a.get("start"))?, micros(a.get("end"))?))
 }
 
-/// `system|code` of every specialty coding.
-fn specialties(a: &Value) -> BTreeSet<String> {
+/// Every specialty coding as a search token: `system|code`, or the code alone.
+pub(crate) fn specialties(a: &Value) -> BTreeSet<String> {
     a.get("specialty")
         .and_then(Value::as_array)
         .into_iter()
@@ -47,8 +48,10 @@ fn specialties(a: &Value) -> BTreeSet<String> {
         .flatten()
         .filter_map(|c| {
             let code = c.get("code")?.as_str()?;
-            let system = c.get("system").and_then(Value::as_str).unwrap_or("");
-            Some(format!("{system}|{code}"))
+            Some(match c.get("system").and_then(Value::as_str) {
+                Some(system) => format!("{system}|{code}"),
+                None => code.to_string(),
+            })
         })
         .collect()
 }
@@ -300,7 +303,7 @@ mod tests {
             "start": "2026-12-01T08:00:00+03:00", "end": "2026-12-01T08:15:00+03:00"});
         assert_eq!(
             specialties(&a),
-            BTreeSet::from(["s|27".to_string(), "|x".to_string()])
+            BTreeSet::from(["s|27".to_string(), "x".to_string()])
         );
         let (s, e) = span(&a).unwrap_or_default();
         assert_eq!(e - s, 15 * 60 * 1_000_000);

@@ -88,9 +88,9 @@ pub async fn handle(ctx: &Ctx, m: &OutboxMessage) -> Result<(), ApiError> {
         None => json!([]),
     };
     let mut params = vec![("status", "waitlist".to_string())];
-    let codes = specialty_tokens(&slot);
+    let codes = super::rules::specialties(&slot);
     if !codes.is_empty() {
-        params.push(("specialty", codes.join(",")));
+        params.push(("specialty", codes.into_iter().collect::<Vec<_>>().join(",")));
     }
     let waiting = crate::search::unrestricted(ctx, "Appointment", &params, CANDIDATES).await?;
     for w in waiting.iter().filter(|w| fits(w, &slot, &actors)) {
@@ -120,31 +120,10 @@ pub async fn handle(ctx: &Ctx, m: &OutboxMessage) -> Result<(), ApiError> {
     ack(ctx, m.seq).await
 }
 
-fn specialty_tokens(slot: &Value) -> Vec<String> {
-    slot.get("specialty")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c.get("coding")?.as_array())
-        .flatten()
-        .filter_map(|c| {
-            let code = c.get("code")?.as_str()?;
-            Some(match c.get("system").and_then(Value::as_str) {
-                Some(s) => format!("{s}|{code}"),
-                None => code.to_string(),
-            })
-        })
-        .collect()
-}
-
-fn micros(v: Option<&Value>) -> Option<i64> {
-    zdrav_store::parse_fhir_datetime_range(v?.as_str()?).map(|(lo, _)| lo)
-}
-
 /// Whether a waiting entry takes this slot: its wanted period (if any) holds the slot's
 /// start, and the doctors it names (if any) are among the schedule's actors.
 fn fits(w: &Value, slot: &Value, actors: &Value) -> bool {
-    let Some(start) = micros(slot.get("start")) else {
+    let Some(start) = super::rules::micros(slot.get("start")) else {
         return false;
     };
     let periods: Vec<&Value> = w
