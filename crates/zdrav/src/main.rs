@@ -95,6 +95,9 @@ enum Cmd {
         /// Open (future, pending or booked) appointments one patient may hold at most.
         #[arg(long, default_value_t = 5)]
         max_open_appointments: usize,
+        /// Seconds a waiting-list offer stays open before it goes to the next patient.
+        #[arg(long, default_value_t = 86_400)]
+        waitlist_offer_seconds: u64,
         /// Do not run the outbox worker (the waiting list) in this process: another one does.
         #[arg(long)]
         no_outbox_worker: bool,
@@ -227,6 +230,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             rate_limit,
             require_binding,
             max_open_appointments,
+            waitlist_offer_seconds,
             no_outbox_worker,
             issuer,
             jwks_file,
@@ -261,7 +265,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                 required.push(zdrav_server::bindings::resolve(&ctx, spec).await?);
             }
             ctx.required_bindings = Arc::new(required);
-            ctx.booking = Arc::new(zdrav_server::booking::Booking::new(max_open_appointments));
+            let mut booking = zdrav_server::booking::Booking::new(max_open_appointments);
+            booking.offer_ttl = std::time::Duration::from_secs(waitlist_offer_seconds.max(1));
+            ctx.booking = Arc::new(booking);
             if !no_outbox_worker {
                 zdrav_server::booking::waitlist::start(ctx.clone());
             }

@@ -503,3 +503,45 @@ fn the_waiting_list_gets_freed_slots_even_across_a_restart() {
         "cancelled"
     );
 }
+
+#[test]
+fn an_unanswered_offer_goes_to_the_next_patient() {
+    let s = Server::start_with(&["--waitlist-offer-seconds", "1"]);
+    clinic(&s);
+    let only = slot("ter", 2, "0800");
+    let held = expect(
+        s.post(
+            "Appointment/$book",
+            &book(&[proposal("p1", &only)], "registry"),
+        ),
+        201,
+    );
+    let wait = |p: &str| {
+        let a = json!({"resourceType": "Appointment", "status": "waitlist", "specialty": spec("76"),
+            "participant": [{"actor": {"reference": format!("Patient/{p}")}, "status": "needs-action"}]});
+        expect(s.post("Appointment", &a), 201)["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (w2, w3) = (wait("p2"), wait("p3"));
+    let id = held["id"].as_str().unwrap();
+    expect(
+        s.post(
+            &format!("Appointment/{id}/$cancel"),
+            &json!({"resourceType": "Parameters"}),
+        ),
+        200,
+    );
+    let offer = wait_status(&s, &w2, "pending");
+    assert_eq!(offer["meta"]["tag"][0]["code"], "waitlist-offer");
+    // p2 does not answer: after a second the offer is withdrawn and p3 gets the slot.
+    let gone = wait_status(&s, &w2, "cancelled");
+    assert!(gone["cancelationReason"]["text"]
+        .as_str()
+        .unwrap_or("")
+        .contains("не принято"));
+    let next = wait_status(&s, &w3, "pending");
+    assert_eq!(next["slot"][0]["reference"], format!("Slot/{only}"));
+    assert_eq!(slot_status(&s, &only), "busy-tentative");
+}

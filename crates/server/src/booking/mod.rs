@@ -34,6 +34,9 @@ pub use ops::{CHANNEL, CHANNELS};
 /// The tag system of slot access; the code `competitive` opens a slot to remote channels.
 pub const SLOT_ACCESS: &str = "urn:zdrav:CodeSystem:slot-access";
 
+/// The tag system of booking states kept on Appointments (a waiting-list offer).
+pub const BOOKING_TAGS: &str = "urn:zdrav:CodeSystem:booking";
+
 /// The Schedule extension (valueBoolean) that opens it to patients attached elsewhere.
 pub const EXTRATERRITORIAL: &str = "urn:zdrav:StructureDefinition:extraterritorial";
 
@@ -47,6 +50,8 @@ const HOLDS: [&str; 5] = ["pending", "booked", "arrived", "fulfilled", "checked-
 pub struct Booking {
     /// Open (future, pending or booked) appointments one patient may hold at most.
     pub max_open: usize,
+    /// How long a waiting-list offer stays open before it is withdrawn.
+    pub offer_ttl: std::time::Duration,
     /// Wakes the waiting-list worker when a commit put a message in the outbox.
     pub wake: tokio::sync::Notify,
     /// Per-patient locks (striped): the patient rules read, then the booking commits, and a
@@ -59,6 +64,7 @@ impl Booking {
     pub fn new(max_open: usize) -> Booking {
         Booking {
             max_open,
+            offer_ttl: std::time::Duration::from_secs(24 * 3600),
             wake: tokio::sync::Notify::new(),
             locks: (0..256).map(|_| tokio::sync::Mutex::new(())).collect(),
         }

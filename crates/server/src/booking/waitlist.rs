@@ -6,7 +6,9 @@
 //! `busy-tentative`) in the same commit that removes the message. The patient accepts by
 //! setting it `booked`, or declines by cancelling it, which frees the slot for the next one.
 //! A message stays in the outbox until its offer has committed, so a restart loses nothing,
-//! and two workers never make two offers of one message.
+//! and two workers never make two offers of one message. An offer left unanswered for
+//! `--waitlist-offer-seconds` is cancelled by the same worker, which frees the slot for the
+//! next patient in line.
 
 use std::time::Duration;
 
@@ -46,12 +48,65 @@ pub fn start(ctx: Ctx) -> tokio::task::JoinHandle<()> {
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "cannot read the outbox"),
             }
+            if let Err(e) = expire(&ctx).await {
+                let why = e.issues.first().map(|i| i.diagnostics.clone());
+                tracing::warn!(error = ?why, "expired waiting-list offers not withdrawn; retrying later");
+            }
             tokio::select! {
                 _ = ctx.booking.wake.notified() => {}
-                _ = tokio::time::sleep(POLL) => {}
+                _ = tokio::time::sleep(POLL.min(ctx.booking.offer_ttl)) => {}
             }
         }
     })
+}
+
+/// The tag of an Appointment made `pending` by a waiting-list offer.
+pub const OFFER_TAG: &str = "waitlist-offer";
+
+/// Withdraws offers left unanswered longer than the deployment allows: each is cancelled, which
+/// frees its slot and so offers it to the next patient waiting.
+async fn expire(ctx: &Ctx) -> Result<(), ApiError> {
+    let Ok(ttl) = chrono::Duration::from_std(ctx.booking.offer_ttl) else {
+        return Ok(());
+    };
+    let before = chrono::Utc::now() - ttl;
+    let stale = crate::search::unrestricted(
+        ctx,
+        "Appointment",
+        &[
+            ("status", "pending".to_string()),
+            ("_tag", format!("{}|{OFFER_TAG}", super::BOOKING_TAGS)),
+            (
+                "_lastUpdated",
+                format!(
+                    "lt{}",
+                    zdrav_store::format_instant(before.timestamp_micros())
+                ),
+            ),
+        ],
+        CANDIDATES,
+    )
+    .await?;
+    for a in stale {
+        let Some(id) = a.get("id").and_then(Value::as_str).map(str::to_string) else {
+            continue;
+        };
+        let mut a = a;
+        a["status"] = json!("cancelled");
+        a["cancelationReason"] =
+            json!({"text": "предложение из листа ожидания не принято вовремя"});
+        let item = Item {
+            id: Some(id.clone()),
+            resource: a,
+        };
+        match write_many(ctx, vec![item], &Conditions::default(), Via::default()).await {
+            Ok(_) => tracing::info!(appointment = %id, "unanswered waiting-list offer withdrawn"),
+            // Answered meanwhile.
+            Err(e) if e.status.as_u16() == 412 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Removes a message without other writes; someone else having removed it is fine.
@@ -167,6 +222,16 @@ fn fits(w: &Value, slot: &Value, actors: &Value) -> bool {
 fn offer(w: &Value, slot_id: &str, slot: &Value) -> Value {
     let mut a = w.clone();
     a["status"] = json!("pending");
+    let mut tags = a
+        .pointer("/meta/tag")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    tags.push(json!({"system": super::BOOKING_TAGS, "code": OFFER_TAG}));
+    if !a.get("meta").is_some_and(Value::is_object) {
+        a["meta"] = json!({});
+    }
+    a["meta"]["tag"] = Value::Array(tags);
     a["slot"] = json!([{"reference": format!("Slot/{slot_id}")}]);
     for k in ["start", "end"] {
         a[k] = slot.get(k).cloned().unwrap_or(Value::Null);
