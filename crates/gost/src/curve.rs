@@ -1,0 +1,275 @@
+//! GOST R 34.10-2012 signature verification, written by hand.
+//!
+//! Why by hand: no maintained Rust crate implements GOST R 34.10 (RustCrypto ships Streebog and
+//! the GOST block ciphers, but no GOST signature; the few crates.io attempts are unmaintained or
+//! wrap C libraries). The arithmetic is plain short-Weierstrass point arithmetic in Jacobian
+//! coordinates over `crypto-bigint` Montgomery residues, one size (512-bit integers) for both key
+//! lengths. Verification handles only public data, so it need not run in constant time.
+//!
+//! Conventions (RFC 7091, RFC 4491/9215, as OpenSSL and CryptoPro produce them):
+//! - the digest e is the hash output read as a **little-endian** integer, e = e mod q, 1 if 0;
+//! - a CMS signature value is s‖r, each half the size of q, **big-endian**;
+//! - a certificate's public key is an OCTET STRING x‖y, each coordinate **little-endian**.
+
+use crypto_bigint::modular::runtime_mod::{DynResidue, DynResidueParams};
+use crypto_bigint::{NonZero, U512};
+
+use crate::params::ParamSet;
+
+/// Integers and residues are 512-bit (8 limbs of 64 bits) for every parameter set.
+const LIMBS: usize = 8;
+type Fe = DynResidue<LIMBS>;
+
+/// A point in Jacobian coordinates (X/Z², Y/Z³); Z = 0 is the point at infinity.
+#[derive(Clone, Copy)]
+struct Point {
+    x: Fe,
+    y: Fe,
+    z: Fe,
+}
+
+/// A parameter set made ready for arithmetic.
+pub(crate) struct Curve {
+    /// Size of q, of the digest and of each signature half, in bytes.
+    len: usize,
+    fp: DynResidueParams<LIMBS>,
+    p: U512,
+    q: U512,
+    a: Fe,
+    b: Fe,
+    g: Point,
+}
+
+/// A public key: affine coordinates already checked to lie on the curve.
+pub(crate) struct PublicKey {
+    point: Point,
+}
+
+/// Parses a big-endian hex constant from `params.rs` (whitespace ignored; tests cover every one).
+fn hex(s: &str) -> U512 {
+    let mut bytes = [0u8; 64];
+    let digits: Vec<u8> = s
+        .bytes()
+        .filter(|c| !c.is_ascii_whitespace())
+        .map(|c| match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            b'A'..=b'F' => c - b'A' + 10,
+            _ => 0,
+        })
+        .collect();
+    for (i, d) in digits.iter().rev().enumerate().take(128) {
+        bytes[63 - i / 2] |= d << (4 * (i % 2));
+    }
+    U512::from_be_slice(&bytes)
+}
+
+/// A big-endian byte string of at most 64 bytes as an integer.
+fn from_be(bytes: &[u8]) -> Option<U512> {
+    let mut buf = [0u8; 64];
+    let start = 64usize.checked_sub(bytes.len())?;
+    buf[start..].copy_from_slice(bytes);
+    Some(U512::from_be_slice(&buf))
+}
+
+/// A little-endian byte string of at most 64 bytes as an integer.
+fn from_le(bytes: &[u8]) -> Option<U512> {
+    let reversed: Vec<u8> = bytes.iter().rev().copied().collect();
+    from_be(&reversed)
+}
+
+/// `a mod m` for a non-zero `m` (all moduli here are constants, never zero).
+fn reduce(a: &U512, m: &U512) -> U512 {
+    match Option::<NonZero<U512>>::from(NonZero::new(*m)) {
+        Some(m) => a.rem(&m),
+        None => U512::ZERO,
+    }
+}
+
+impl Curve {
+    /// Prepares a parameter set.
+    pub(crate) fn new(set: &ParamSet) -> Curve {
+        let p = hex(set.p);
+        let fp = DynResidueParams::new(&p);
+        let fe = |s: &str| Fe::new(&hex(s), fp);
+        Curve {
+            len: set.bits / 8,
+            fp,
+            p,
+            q: hex(set.q),
+            a: fe(set.a),
+            b: fe(set.b),
+            g: Point {
+                x: fe(set.x),
+                y: fe(set.y),
+                z: Fe::one(fp),
+            },
+        }
+    }
+
+    /// Size of one signature half (and of the digest) in bytes: 32 or 64.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    fn infinity(&self) -> Point {
+        Point {
+            x: Fe::one(self.fp),
+            y: Fe::one(self.fp),
+            z: Fe::zero(self.fp),
+        }
+    }
+
+    fn is_zero(&self, v: &Fe) -> bool {
+        *v == Fe::zero(self.fp)
+    }
+
+    /// Whether affine (x, y) satisfies y² = x³ + ax + b.
+    fn on_curve(&self, x: &Fe, y: &Fe) -> bool {
+        let rhs = x.square().mul(x).add(&self.a.mul(x)).add(&self.b);
+        y.square() == rhs
+    }
+
+    /// A public key from integer coordinates, refused unless both are below p and on the curve.
+    pub(crate) fn public_key(&self, x: &U512, y: &U512) -> Option<PublicKey> {
+        if x >= &self.p || y >= &self.p {
+            return None;
+        }
+        let (x, y) = (Fe::new(x, self.fp), Fe::new(y, self.fp));
+        self.on_curve(&x, &y).then(|| PublicKey {
+            point: Point {
+                x,
+                y,
+                z: Fe::one(self.fp),
+            },
+        })
+    }
+
+    /// A public key as certificates carry it: x‖y, each coordinate little-endian.
+    pub(crate) fn public_key_le(&self, bytes: &[u8]) -> Option<PublicKey> {
+        if bytes.len() != 2 * self.len {
+            return None;
+        }
+        let (x, y) = bytes.split_at(self.len);
+        self.public_key(&from_le(x)?, &from_le(y)?)
+    }
+
+    fn double(&self, p: &Point) -> Point {
+        if self.is_zero(&p.z) || self.is_zero(&p.y) {
+            return self.infinity();
+        }
+        let yy = p.y.square();
+        let s = p.x.mul(&yy).mul(&Fe::new(&U512::from_u8(4), self.fp));
+        let z2 = p.z.square();
+        let xx = p.x.square();
+        let m = xx.add(&xx).add(&xx).add(&self.a.mul(&z2.square()));
+        let x3 = m.square().sub(&s).sub(&s);
+        let yyyy8 = yy.square().mul(&Fe::new(&U512::from_u8(8), self.fp));
+        let y3 = m.mul(&s.sub(&x3)).sub(&yyyy8);
+        let z3 = p.y.mul(&p.z);
+        Point {
+            x: x3,
+            y: y3,
+            z: z3.add(&z3),
+        }
+    }
+
+    fn add(&self, p: &Point, q: &Point) -> Point {
+        if self.is_zero(&p.z) {
+            return *q;
+        }
+        if self.is_zero(&q.z) {
+            return *p;
+        }
+        let z1z1 = p.z.square();
+        let z2z2 = q.z.square();
+        let u1 = p.x.mul(&z2z2);
+        let u2 = q.x.mul(&z1z1);
+        let s1 = p.y.mul(&q.z).mul(&z2z2);
+        let s2 = q.y.mul(&p.z).mul(&z1z1);
+        let h = u2.sub(&u1);
+        let r = s2.sub(&s1);
+        if self.is_zero(&h) {
+            return if self.is_zero(&r) {
+                self.double(p)
+            } else {
+                self.infinity()
+            };
+        }
+        let hh = h.square();
+        let hhh = h.mul(&hh);
+        let v = u1.mul(&hh);
+        let x3 = r.square().sub(&hhh).sub(&v).sub(&v);
+        let y3 = r.mul(&v.sub(&x3)).sub(&s1.mul(&hhh));
+        let z3 = p.z.mul(&q.z).mul(&h);
+        Point {
+            x: x3,
+            y: y3,
+            z: z3,
+        }
+    }
+
+    /// k1·P1 + k2·P2 by Shamir's trick (variable time: the inputs are public).
+    fn mul2(&self, k1: &U512, p1: &Point, k2: &U512, p2: &Point) -> Point {
+        let both = self.add(p1, p2);
+        let bits = k1.bits_vartime().max(k2.bits_vartime());
+        let mut acc = self.infinity();
+        for i in (0..bits).rev() {
+            acc = self.double(&acc);
+            acc = match (k1.bit_vartime(i), k2.bit_vartime(i)) {
+                (true, true) => self.add(&acc, &both),
+                (true, false) => self.add(&acc, p1),
+                (false, true) => self.add(&acc, p2),
+                (false, false) => acc,
+            };
+        }
+        acc
+    }
+
+    /// The affine x coordinate as an integer; `None` at infinity.
+    fn affine_x(&self, p: &Point) -> Option<U512> {
+        let (zinv, ok) = p.z.invert();
+        bool::from(ok).then(|| p.x.mul(&zinv.square()).retrieve())
+    }
+
+    /// Verifies (r, s) over integer digest `e` (before reduction mod q) — GOST R 34.10-2012 §6.2.
+    pub(crate) fn verify_e(&self, key: &PublicKey, e: &U512, r: &U512, s: &U512) -> bool {
+        let zero = U512::ZERO;
+        if r == &zero || s == &zero || r >= &self.q || s >= &self.q {
+            return false;
+        }
+        let fq = DynResidueParams::new(&self.q);
+        let mut e = reduce(e, &self.q);
+        if e == zero {
+            e = U512::ONE;
+        }
+        let (v, ok) = DynResidue::new(&e, fq).invert();
+        if !bool::from(ok) {
+            return false;
+        }
+        let z1 = DynResidue::new(s, fq).mul(&v).retrieve();
+        let z2 = DynResidue::new(r, fq).neg().mul(&v).retrieve();
+        let c = self.mul2(&z1, &self.g, &z2, &key.point);
+        match self.affine_x(&c) {
+            Some(x) => &reduce(&x, &self.q) == r,
+            None => false,
+        }
+    }
+
+    /// Verifies a CMS signature value (s‖r, big-endian halves) over a hash output (read
+    /// little-endian as the standard's digest).
+    pub(crate) fn verify_digest(&self, key: &PublicKey, digest: &[u8], signature: &[u8]) -> bool {
+        if signature.len() != 2 * self.len || digest.len() != self.len {
+            return false;
+        }
+        let (s, r) = signature.split_at(self.len);
+        match (from_le(digest), from_be(r), from_be(s)) {
+            (Some(e), Some(r), Some(s)) => self.verify_e(key, &e, &r, &s),
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "curve_tests.rs"]
+mod tests;

@@ -1,0 +1,228 @@
+//! GOST R 34.10-2012 appendix A examples (also RFC 7091 section 7) and parameter-set checks.
+
+use super::*;
+use crate::params::{self, ParamSet};
+use crypto_bigint::Encoding;
+
+/// One worked example of the standard: the curve, private key d, public key Q, digest e,
+/// nonce k and the signature (r, s).
+struct Example {
+    set: &'static ParamSet,
+    d: &'static str,
+    qx: &'static str,
+    qy: &'static str,
+    e: &'static str,
+    k: &'static str,
+    r: &'static str,
+    s: &'static str,
+}
+
+/// GOST R 34.10-2012 example A.1 (256-bit, p = 0x8000…0431).
+const A1: Example = Example {
+    set: &params::TEST_256,
+    d: "7A929ADE789BB9BE10ED359DD39A72C11B60961F49397EEE1D19CE9891EC3B28",
+    qx: "7F2B49E270DB6D90D8595BEC458B50C58585BA1D4E9B788F6689DBD8E56FD80B",
+    qy: "26F1B489D6701DD185C8413A977B3CBBAF64D1C593D26627DFFB101A87FF77DA",
+    e: "2DFBC1B372D89A1188C09C52E0EEC61FCE52032AB1022E8E67ECE6672B043EE5",
+    k: "77105C9B20BCD3122823C8CF6FCC7B956DE33814E95B7FE64FED924594DCEAB3",
+    r: "41AA28D2F1AB148280CD9ED56FEDA41974053554A42767B83AD043FD39DC0493",
+    s: "01456C64BA4642A1653C235A98A60249BCD6D3F746B631DF928014F6C5BF9C40",
+};
+
+/// GOST R 34.10-2012 example A.2 (512-bit).
+const A2: Example = Example {
+    set: &params::TEST_512,
+    d: "0BA6048AADAE241BA40936D47756D7C93091A0E8514669700EE7508E508B1020\
+        72E8123B2200A0563322DAD2827E2714A2636B7BFD18AADFC62967821FA18DD4",
+    qx: "115DC5BC96760C7B48598D8AB9E740D4C4A85A65BE33C1815B5C320C854621DD\
+         5A515856D13314AF69BC5B924C8B4DDFF75C45415C1D9DD9DD33612CD530EFE1",
+    qy: "37C7C90CD40B0F5621DC3AC1B751CFA0E2634FA0503B3D52639F5D7FB72AFD61\
+         EA199441D943FFE7F0C70A2759A3CDB84C114E1F9339FDF27F35ECA93677BEEC",
+    e: "3754F3CFACC9E0615C4F4A7C4D8DAB531B09B6F9C170C533A71D147035B0C591\
+        7184EE536593F4414339976C647C5D5A407ADEDB1D560C4FC6777D2972075B8C",
+    k: "0359E7F4B1410FEACC570456C6801496946312120B39D019D455986E364F3658\
+        86748ED7A44B3E794434006011842286212273A6D14CF70EA3AF71BB1AE679F1",
+    r: "2F86FA60A081091A23DD795E1E3C689EE512A3C82EE0DCC2643C78EEA8FCACD3\
+        5492558486B20F1C9EC197C90699850260C93BCBCD9C5C3317E19344E173AE36",
+    s: "1081B394696FFE8E6585E7A9362D26B6325F56778AADBC081C0BFBE933D52FF5\
+        823CE288E8C4F362526080DF7F70CE406A6EEB1F56919CB92A9853BDE73E5B4A",
+};
+
+fn flip(v: &U512, bit: usize) -> U512 {
+    let mut bytes = v.to_be_bytes();
+    bytes[63 - bit / 8] ^= 1 << (bit % 8);
+    U512::from_be_slice(&bytes)
+}
+
+/// The example's public key, checked to be on the curve.
+fn key(curve: &Curve, ex: &Example) -> PublicKey {
+    curve
+        .public_key(&hex(ex.qx), &hex(ex.qy))
+        .expect("example public key is on its curve")
+}
+
+fn check_example(ex: &Example) {
+    let curve = Curve::new(ex.set);
+    let key = key(&curve, ex);
+    let (e, r, s) = (hex(ex.e), hex(ex.r), hex(ex.s));
+    assert!(
+        curve.verify_e(&key, &e, &r, &s),
+        "{}: example verifies",
+        ex.set.name
+    );
+    for bit in [0, 7, 100, ex.set.bits - 3] {
+        assert!(
+            !curve.verify_e(&key, &flip(&e, bit), &r, &s),
+            "flipped e bit {bit}"
+        );
+        assert!(
+            !curve.verify_e(&key, &e, &flip(&r, bit), &s),
+            "flipped r bit {bit}"
+        );
+        assert!(
+            !curve.verify_e(&key, &e, &r, &flip(&s, bit)),
+            "flipped s bit {bit}"
+        );
+    }
+    // Swapped r and s must fail too.
+    assert!(!curve.verify_e(&key, &e, &s, &r));
+}
+
+/// The CMS byte conventions: digest little-endian, signature s‖r big-endian.
+fn check_example_bytes(ex: &Example) {
+    let curve = Curve::new(ex.set);
+    let n = curve.len();
+    let key = key(&curve, ex);
+    let be = |s: &str| hex(s).to_be_bytes()[64 - n..].to_vec();
+    let mut digest = be(ex.e);
+    digest.reverse();
+    let signature = [be(ex.s), be(ex.r)].concat();
+    assert!(curve.verify_digest(&key, &digest, &signature));
+    let mut bad = digest.clone();
+    bad[n - 1] ^= 0x80;
+    assert!(
+        !curve.verify_digest(&key, &bad, &signature),
+        "flipped digest bit"
+    );
+    let r_s = [be(ex.r), be(ex.s)].concat();
+    assert!(
+        !curve.verify_digest(&key, &digest, &r_s),
+        "r‖s order is refused"
+    );
+    assert!(
+        !curve.verify_digest(&key, &digest, &signature[1..]),
+        "short signature"
+    );
+    // The same key given as a certificate carries it: x‖y little-endian.
+    let mut x = be(ex.qx);
+    let mut y = be(ex.qy);
+    x.reverse();
+    y.reverse();
+    let cert_key = curve
+        .public_key_le(&[x, y].concat())
+        .expect("LE key decodes");
+    assert!(curve.verify_digest(&cert_key, &digest, &signature));
+}
+
+/// The scalar multiplication agrees with the example: Q = d·G and r = x(k·G) mod q.
+fn check_example_points(ex: &Example) {
+    let curve = Curve::new(ex.set);
+    let q_point = curve.mul2(&hex(ex.d), &curve.g, &U512::ZERO, &curve.g);
+    assert_eq!(curve.affine_x(&q_point), Some(hex(ex.qx)));
+    let c = curve.mul2(&U512::ZERO, &curve.g, &hex(ex.k), &curve.g);
+    let x = curve.affine_x(&c).expect("k·G is finite");
+    assert_eq!(reduce(&x, &curve.q), hex(ex.r));
+}
+
+#[test]
+fn example_a1_256_verifies_and_bit_flips_fail() {
+    check_example(&A1);
+}
+
+#[test]
+fn example_a2_512_verifies_and_bit_flips_fail() {
+    check_example(&A2);
+}
+
+#[test]
+fn example_a1_256_in_cms_byte_order() {
+    check_example_bytes(&A1);
+}
+
+#[test]
+fn example_a2_512_in_cms_byte_order() {
+    check_example_bytes(&A2);
+}
+
+#[test]
+fn example_points_match_scalar_multiplication() {
+    check_example_points(&A1);
+    check_example_points(&A2);
+}
+
+#[test]
+fn every_parameter_set_is_consistent() {
+    let sets = [
+        &params::TC26_256_A,
+        &params::CRYPTOPRO_A,
+        &params::CRYPTOPRO_B,
+        &params::CRYPTOPRO_C,
+        &params::TC26_512_A,
+        &params::TC26_512_B,
+        &params::TC26_512_C,
+        &params::TEST_256,
+        &params::TEST_512,
+    ];
+    for set in sets {
+        let curve = Curve::new(set);
+        assert!(
+            curve.on_curve(&curve.g.x, &curve.g.y),
+            "{}: G on curve",
+            set.name
+        );
+        let qg = curve.mul2(&curve.q, &curve.g, &U512::ZERO, &curve.g);
+        assert!(curve.is_zero(&qg.z), "{}: q·G = O", set.name);
+        assert!(
+            curve.q.bits_vartime() > set.bits - 3,
+            "{}: q size",
+            set.name
+        );
+        assert!(curve.q.bits_vartime() <= set.bits, "{}: q size", set.name);
+    }
+}
+
+#[test]
+fn parameter_oids_resolve() {
+    assert_eq!(
+        params::by_oid("1.2.643.2.2.35.1").map(|s| s.name),
+        Some(params::CRYPTOPRO_A.name)
+    );
+    assert_eq!(
+        params::by_oid("1.2.643.7.1.2.1.1.2").map(|s| s.name),
+        Some(params::CRYPTOPRO_A.name)
+    );
+    assert_eq!(
+        params::by_oid("1.2.643.7.1.2.1.2.1").map(|s| s.bits),
+        Some(512)
+    );
+    assert!(
+        params::by_oid("1.2.643.2.2.35.0").is_none(),
+        "test curve is not accepted"
+    );
+}
+
+#[test]
+fn bad_public_keys_and_out_of_range_signatures_are_refused() {
+    let curve = Curve::new(&params::TEST_256);
+    assert!(curve
+        .public_key(&hex(A1.qx), &flip(&hex(A1.qy), 0))
+        .is_none());
+    assert!(curve.public_key(&curve.p, &hex(A1.qy)).is_none());
+    assert!(curve.public_key_le(&[0u8; 63]).is_none());
+    let key = key(&curve, &A1);
+    let (e, r, s) = (hex(A1.e), hex(A1.r), hex(A1.s));
+    assert!(!curve.verify_e(&key, &e, &U512::ZERO, &s));
+    assert!(!curve.verify_e(&key, &e, &r, &U512::ZERO));
+    assert!(!curve.verify_e(&key, &e, &r.wrapping_add(&curve.q), &s));
+    assert!(!curve.verify_e(&key, &e, &r, &s.wrapping_add(&curve.q)));
+}
