@@ -7,7 +7,7 @@ use der::{Any, Decode, Tag, Tagged};
 use p256::ecdsa::VerifyingKey;
 use x509_cert::Certificate;
 
-use crate::curve::{Curve, PublicKey};
+use crate::curve::{GostCurve, GostKey};
 use crate::{der_util, oid, params, Algorithm, Error};
 
 /// The subject attributes reported for a signer.
@@ -96,8 +96,8 @@ pub(crate) enum SignerKey {
     /// GOST R 34.10-2012 with its curve.
     Gost {
         algorithm: Algorithm,
-        curve: Box<Curve>,
-        key: Box<PublicKey>,
+        curve: GostCurve,
+        key: GostKey,
     },
     /// ECDSA over P-256.
     P256(VerifyingKey),
@@ -171,13 +171,13 @@ pub(crate) fn signer_key(cert: &Certificate) -> Result<SignerKey, Error> {
     }
     let point = OctetString::from_der(key_bits)
         .map_err(|_| bad("GOST public key is not an OCTET STRING"))?;
-    let curve = Curve::new(set);
+    let curve = GostCurve::new(set);
     let key = curve
         .public_key_le(point.as_bytes())
         .ok_or_else(|| bad(format!("GOST public key is not a point of {}", set.name)))?;
     Ok(SignerKey::Gost {
         algorithm,
-        curve: Box::new(curve),
-        key: Box::new(key),
+        curve,
+        key,
     })
 }

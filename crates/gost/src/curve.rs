@@ -3,8 +3,11 @@
 //! Why by hand: no maintained Rust crate implements GOST R 34.10 (RustCrypto ships Streebog and
 //! the GOST block ciphers, but no GOST signature; the few crates.io attempts are unmaintained or
 //! wrap C libraries). The arithmetic is plain short-Weierstrass point arithmetic in Jacobian
-//! coordinates over `crypto-bigint` Montgomery residues, one size (512-bit integers) for both key
-//! lengths. Verification handles only public data, so it need not run in constant time.
+//! coordinates over `crypto-bigint` Montgomery residues, sized to the curve: 4 limbs for 256-bit
+//! curves, 8 for 512-bit ones ([`GostCurve`]); a Montgomery multiplication costs the square of
+//! the limbs, so 256-bit curves on 512-bit integers did four times the work. Scalars and
+//! coordinates cross the API as 512-bit integers. Verification handles only public data, so it
+//! need not run in constant time.
 //!
 //! Conventions (RFC 7091, RFC 4491/9215, as OpenSSL and CryptoPro produce them):
 //! - the digest e is the hash output read as a **little-endian** integer, e = e mod q, 1 if 0;
@@ -16,33 +19,85 @@ use crypto_bigint::{NonZero, U512};
 
 use crate::params::ParamSet;
 
-/// Integers and residues are 512-bit (8 limbs of 64 bits) for every parameter set.
-const LIMBS: usize = 8;
-type Fe = DynResidue<LIMBS>;
+/// A field element of a curve with `L` 64-bit limbs.
+type Fe<const L: usize> = DynResidue<L>;
 
 /// A point in Jacobian coordinates (X/Z², Y/Z³); Z = 0 is the point at infinity.
 #[derive(Clone, Copy)]
-struct Point {
-    x: Fe,
-    y: Fe,
-    z: Fe,
+struct Point<const L: usize> {
+    x: Fe<L>,
+    y: Fe<L>,
+    z: Fe<L>,
 }
 
-/// A parameter set made ready for arithmetic.
-pub(crate) struct Curve {
+/// A parameter set made ready for arithmetic on `L`-limb integers (`L` × 64 ≥ its size).
+pub(crate) struct Curve<const L: usize> {
     /// Size of q, of the digest and of each signature half, in bytes.
     len: usize,
-    fp: DynResidueParams<LIMBS>,
+    fp: DynResidueParams<L>,
+    fq: DynResidueParams<L>,
     p: U512,
     q: U512,
-    a: Fe,
-    b: Fe,
-    g: Point,
+    a: Fe<L>,
+    b: Fe<L>,
+    g: Point<L>,
 }
 
 /// A public key: affine coordinates already checked to lie on the curve.
-pub(crate) struct PublicKey {
-    point: Point,
+pub(crate) struct PublicKey<const L: usize> {
+    point: Point<L>,
+}
+
+/// A parameter set at its own size.
+pub(crate) enum GostCurve {
+    /// A 256-bit curve on 4 limbs.
+    Short(Box<Curve<4>>),
+    /// A 512-bit curve on 8 limbs.
+    Long(Box<Curve<8>>),
+}
+
+/// A public key of a [`GostCurve`].
+pub(crate) enum GostKey {
+    /// On a 256-bit curve.
+    Short(Box<PublicKey<4>>),
+    /// On a 512-bit curve.
+    Long(Box<PublicKey<8>>),
+}
+
+impl GostCurve {
+    /// Prepares a parameter set at the size it needs.
+    pub(crate) fn new(set: &ParamSet) -> GostCurve {
+        if set.bits <= 256 {
+            GostCurve::Short(Box::new(Curve::new(set)))
+        } else {
+            GostCurve::Long(Box::new(Curve::new(set)))
+        }
+    }
+
+    /// Size of one signature half (and of the digest) in bytes: 32 or 64.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            GostCurve::Short(c) => c.len(),
+            GostCurve::Long(c) => c.len(),
+        }
+    }
+
+    /// A public key as certificates carry it: x‖y, each coordinate little-endian.
+    pub(crate) fn public_key_le(&self, bytes: &[u8]) -> Option<GostKey> {
+        match self {
+            GostCurve::Short(c) => c.public_key_le(bytes).map(|k| GostKey::Short(Box::new(k))),
+            GostCurve::Long(c) => c.public_key_le(bytes).map(|k| GostKey::Long(Box::new(k))),
+        }
+    }
+
+    /// Verifies a CMS signature value (s‖r) over a hash output; a key of another curve fails.
+    pub(crate) fn verify_digest(&self, key: &GostKey, digest: &[u8], signature: &[u8]) -> bool {
+        match (self, key) {
+            (GostCurve::Short(c), GostKey::Short(k)) => c.verify_digest(k, digest, signature),
+            (GostCurve::Long(c), GostKey::Long(k)) => c.verify_digest(k, digest, signature),
+            _ => false,
+        }
+    }
 }
 
 /// Parses a big-endian hex constant from `params.rs` (whitespace ignored; tests cover every one).
@@ -86,23 +141,25 @@ fn reduce(a: &U512, m: &U512) -> U512 {
     }
 }
 
-impl Curve {
-    /// Prepares a parameter set.
-    pub(crate) fn new(set: &ParamSet) -> Curve {
+impl<const L: usize> Curve<L> {
+    /// Prepares a parameter set (whose p and q fit in `L` limbs).
+    pub(crate) fn new(set: &ParamSet) -> Curve<L> {
         let p = hex(set.p);
-        let fp = DynResidueParams::new(&p);
-        let fe = |s: &str| Fe::new(&hex(s), fp);
+        let q = hex(set.q);
+        let fp = DynResidueParams::new(&p.resize::<L>());
+        let fe = |s: &str| Fe::<L>::new(&hex(s).resize::<L>(), fp);
         Curve {
             len: set.bits / 8,
             fp,
+            fq: DynResidueParams::new(&q.resize::<L>()),
             p,
-            q: hex(set.q),
+            q,
             a: fe(set.a),
             b: fe(set.b),
             g: Point {
                 x: fe(set.x),
                 y: fe(set.y),
-                z: Fe::one(fp),
+                z: Fe::<L>::one(fp),
             },
         }
     }
@@ -112,41 +169,44 @@ impl Curve {
         self.len
     }
 
-    fn infinity(&self) -> Point {
+    fn infinity(&self) -> Point<L> {
         Point {
-            x: Fe::one(self.fp),
-            y: Fe::one(self.fp),
-            z: Fe::zero(self.fp),
+            x: Fe::<L>::one(self.fp),
+            y: Fe::<L>::one(self.fp),
+            z: Fe::<L>::zero(self.fp),
         }
     }
 
-    fn is_zero(&self, v: &Fe) -> bool {
-        *v == Fe::zero(self.fp)
+    fn is_zero(&self, v: &Fe<L>) -> bool {
+        *v == Fe::<L>::zero(self.fp)
     }
 
     /// Whether affine (x, y) satisfies y² = x³ + ax + b.
-    fn on_curve(&self, x: &Fe, y: &Fe) -> bool {
+    fn on_curve(&self, x: &Fe<L>, y: &Fe<L>) -> bool {
         let rhs = x.square().mul(x).add(&self.a.mul(x)).add(&self.b);
         y.square() == rhs
     }
 
     /// A public key from integer coordinates, refused unless both are below p and on the curve.
-    pub(crate) fn public_key(&self, x: &U512, y: &U512) -> Option<PublicKey> {
+    pub(crate) fn public_key(&self, x: &U512, y: &U512) -> Option<PublicKey<L>> {
         if x >= &self.p || y >= &self.p {
             return None;
         }
-        let (x, y) = (Fe::new(x, self.fp), Fe::new(y, self.fp));
+        let (x, y) = (
+            Fe::<L>::new(&x.resize::<L>(), self.fp),
+            Fe::<L>::new(&y.resize::<L>(), self.fp),
+        );
         self.on_curve(&x, &y).then(|| PublicKey {
             point: Point {
                 x,
                 y,
-                z: Fe::one(self.fp),
+                z: Fe::<L>::one(self.fp),
             },
         })
     }
 
     /// A public key as certificates carry it: x‖y, each coordinate little-endian.
-    pub(crate) fn public_key_le(&self, bytes: &[u8]) -> Option<PublicKey> {
+    pub(crate) fn public_key_le(&self, bytes: &[u8]) -> Option<PublicKey<L>> {
         if bytes.len() != 2 * self.len {
             return None;
         }
@@ -154,17 +214,23 @@ impl Curve {
         self.public_key(&from_le(x)?, &from_le(y)?)
     }
 
-    fn double(&self, p: &Point) -> Point {
+    fn double(&self, p: &Point<L>) -> Point<L> {
         if self.is_zero(&p.z) || self.is_zero(&p.y) {
             return self.infinity();
         }
         let yy = p.y.square();
-        let s = p.x.mul(&yy).mul(&Fe::new(&U512::from_u8(4), self.fp));
+        // Small multiples by additions: a Montgomery conversion of a constant costs a product.
+        let xyy = p.x.mul(&yy);
+        let xyy2 = xyy.add(&xyy);
+        let s = xyy2.add(&xyy2);
         let z2 = p.z.square();
         let xx = p.x.square();
         let m = xx.add(&xx).add(&xx).add(&self.a.mul(&z2.square()));
         let x3 = m.square().sub(&s).sub(&s);
-        let yyyy8 = yy.square().mul(&Fe::new(&U512::from_u8(8), self.fp));
+        let y4 = yy.square();
+        let y4x2 = y4.add(&y4);
+        let y4x4 = y4x2.add(&y4x2);
+        let yyyy8 = y4x4.add(&y4x4);
         let y3 = m.mul(&s.sub(&x3)).sub(&yyyy8);
         let z3 = p.y.mul(&p.z);
         Point {
@@ -174,7 +240,7 @@ impl Curve {
         }
     }
 
-    fn add(&self, p: &Point, q: &Point) -> Point {
+    fn add(&self, p: &Point<L>, q: &Point<L>) -> Point<L> {
         if self.is_zero(&p.z) {
             return *q;
         }
@@ -210,7 +276,7 @@ impl Curve {
     }
 
     /// k1·P1 + k2·P2 by Shamir's trick (variable time: the inputs are public).
-    fn mul2(&self, k1: &U512, p1: &Point, k2: &U512, p2: &Point) -> Point {
+    fn mul2(&self, k1: &U512, p1: &Point<L>, k2: &U512, p2: &Point<L>) -> Point<L> {
         let both = self.add(p1, p2);
         let bits = k1.bits_vartime().max(k2.bits_vartime());
         let mut acc = self.infinity();
@@ -227,28 +293,35 @@ impl Curve {
     }
 
     /// The affine x coordinate as an integer; `None` at infinity.
-    fn affine_x(&self, p: &Point) -> Option<U512> {
+    fn affine_x(&self, p: &Point<L>) -> Option<U512> {
         let (zinv, ok) = p.z.invert();
-        bool::from(ok).then(|| p.x.mul(&zinv.square()).retrieve())
+        bool::from(ok).then(|| p.x.mul(&zinv.square()).retrieve().resize::<8>())
     }
 
     /// Verifies (r, s) over integer digest `e` (before reduction mod q) — GOST R 34.10-2012 §6.2.
-    pub(crate) fn verify_e(&self, key: &PublicKey, e: &U512, r: &U512, s: &U512) -> bool {
+    pub(crate) fn verify_e(&self, key: &PublicKey<L>, e: &U512, r: &U512, s: &U512) -> bool {
         let zero = U512::ZERO;
         if r == &zero || s == &zero || r >= &self.q || s >= &self.q {
             return false;
         }
-        let fq = DynResidueParams::new(&self.q);
+        let fq = self.fq;
         let mut e = reduce(e, &self.q);
         if e == zero {
             e = U512::ONE;
         }
-        let (v, ok) = DynResidue::new(&e, fq).invert();
+        let (v, ok) = DynResidue::new(&e.resize::<L>(), fq).invert();
         if !bool::from(ok) {
             return false;
         }
-        let z1 = DynResidue::new(s, fq).mul(&v).retrieve();
-        let z2 = DynResidue::new(r, fq).neg().mul(&v).retrieve();
+        let z1 = DynResidue::new(&s.resize::<L>(), fq)
+            .mul(&v)
+            .retrieve()
+            .resize::<8>();
+        let z2 = DynResidue::new(&r.resize::<L>(), fq)
+            .neg()
+            .mul(&v)
+            .retrieve()
+            .resize::<8>();
         let c = self.mul2(&z1, &self.g, &z2, &key.point);
         match self.affine_x(&c) {
             Some(x) => &reduce(&x, &self.q) == r,
@@ -258,7 +331,12 @@ impl Curve {
 
     /// Verifies a CMS signature value (s‖r, big-endian halves) over a hash output (read
     /// little-endian as the standard's digest).
-    pub(crate) fn verify_digest(&self, key: &PublicKey, digest: &[u8], signature: &[u8]) -> bool {
+    pub(crate) fn verify_digest(
+        &self,
+        key: &PublicKey<L>,
+        digest: &[u8],
+        signature: &[u8],
+    ) -> bool {
         if signature.len() != 2 * self.len || digest.len() != self.len {
             return false;
         }

@@ -2,6 +2,10 @@
 
 use super::*;
 use crate::params::{self, ParamSet};
+
+/// The examples run on 8 limbs for either size; `sizes_agree` runs them on 4 limbs too.
+type Curve = super::Curve<8>;
+type PublicKey = super::PublicKey<8>;
 use crypto_bigint::Encoding;
 
 /// One worked example of the standard: the curve, private key d, public key Q, digest e,
@@ -225,4 +229,22 @@ fn bad_public_keys_and_out_of_range_signatures_are_refused() {
     assert!(!curve.verify_e(&key, &e, &r, &U512::ZERO));
     assert!(!curve.verify_e(&key, &e, &r.wrapping_add(&curve.q), &s));
     assert!(!curve.verify_e(&key, &e, &r, &s.wrapping_add(&curve.q)));
+}
+
+/// A 256-bit curve on 4 limbs (as certificates use it) gives the same verdicts as on 8.
+#[test]
+fn sizes_agree() {
+    let small = super::Curve::<4>::new(A1.set);
+    let key = small
+        .public_key(&hex(A1.qx), &hex(A1.qy))
+        .expect("example key on its curve");
+    let (e, r, s) = (hex(A1.e), hex(A1.r), hex(A1.s));
+    assert!(small.verify_e(&key, &e, &r, &s));
+    assert!(!small.verify_e(&key, &flip(&e, 3), &r, &s));
+    assert!(!small.verify_e(&key, &e, &s, &r));
+    let q_point = small.mul2(&hex(A1.d), &small.g, &U512::ZERO, &small.g);
+    assert_eq!(small.affine_x(&q_point), Some(hex(A1.qx)));
+    let gost = GostCurve::new(A1.set);
+    assert!(matches!(gost, GostCurve::Short(_)));
+    assert!(matches!(GostCurve::new(A2.set), GostCurve::Long(_)));
 }
