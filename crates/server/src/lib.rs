@@ -24,6 +24,7 @@ pub mod mpi;
 pub mod patch;
 pub mod query;
 pub mod refs;
+pub mod remd;
 pub mod represent;
 pub mod rest;
 pub mod routes;

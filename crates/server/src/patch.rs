@@ -32,6 +32,7 @@ pub async fn patch(
 ) -> Result<Reply, ApiError> {
     check_type(ctx.defs, rtype)?;
     check_id(id)?;
+    crate::remd::check_change(ctx, rtype, id).await?;
     // Without If-Match, a concurrent writer between our read and our commit is retried, so a
     // patch never silently overwrites someone else's version.
     for _attempt in 0..5 {

@@ -346,6 +346,7 @@ pub async fn create(
     c: &Conditions,
 ) -> Result<Reply, ApiError> {
     check_type(ctx.defs, rtype)?;
+    crate::remd::check_create(rtype, &resource)?;
     if let Some(criteria) = &c.if_none_exist {
         // Conditional create: an existing match is returned instead of creating a duplicate.
         let found = crate::search::matches(ctx, rtype, criteria).await?;
@@ -411,6 +412,7 @@ pub async fn update(
 ) -> Result<Reply, ApiError> {
     check_type(ctx.defs, rtype)?;
     check_id(id)?;
+    crate::remd::check_change(ctx, rtype, id).await?;
     match resource.get("id") {
         Some(Value::String(body_id)) if body_id == id => {}
         Some(Value::String(body_id)) => {
@@ -499,6 +501,7 @@ pub async fn conditional_delete(
 pub async fn delete(ctx: &Ctx, rtype: &str, id: &str, c: &Conditions) -> Result<Reply, ApiError> {
     check_type(ctx.defs, rtype)?;
     check_id(id)?;
+    crate::remd::check_change(ctx, rtype, id).await?;
     let precondition = c
         .if_match
         .map_or(Precondition::None, Precondition::VersionIs);

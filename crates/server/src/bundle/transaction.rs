@@ -180,6 +180,11 @@ pub(super) async fn transaction(
             continue;
         }
         let Some(id) = ids[i].clone() else { continue };
+        if matches!(req.method.as_str(), "PUT" | "PATCH" | "DELETE") {
+            crate::remd::check_change(ctx, &req.rtype, &id)
+                .await
+                .map_err(|e| entry_err(i, e))?;
+        }
         let key = (req.rtype.clone(), id.clone());
         let precondition = |create: bool| match req.cond.if_match {
             Some(v) => Precondition::VersionIs(v),
@@ -288,6 +293,7 @@ pub(super) async fn transaction(
         }
     }
     rest::check_references(&ctx.store, &refs, &written).await?;
+    crate::remd::check_transaction(ctx, &mut ops, &op_entry).await?;
     tracing::debug!(
         prepare_us = t0.elapsed().as_micros() as u64,
         entries = reqs.len(),

@@ -1,0 +1,446 @@
+//! РЭМД registration (issue 9, second part): a legally significant medical document is a
+//! DocumentReference whose `type` is coded from the НСИ dictionary «Виды медицинской
+//! документации» (`urn:oid:1.2.643.5.1.13.13.11.1522`). It is registered by one transaction
+//! holding the body as a Binary (`content.attachment.url` = `Binary/<id>`, with `size` and the
+//! SHA-1 `hash` of the exact bytes), the DocumentReference, and one Provenance per signer whose
+//! `signature` carries a detached CMS signature (`application/pkcs7-signature`) over those
+//! bytes. The transaction commits only if a signature of the author (a Practitioner whose
+//! СНИЛС is in the certificate) and one of the custodian (an Organization whose ОГРН is in the
+//! certificate) verify, each certificate valid when it signed (`zdrav_gost`). The Binary and
+//! the DocumentReference are then tagged registered and can never change; a correction is a
+//! new registration whose `relatesTo` replaces the old document, which becomes `superseded`
+//! and stays readable with its signatures.
+
+use std::collections::HashMap;
+
+use axum::http::StatusCode;
+use base64::Engine;
+use serde_json::{json, Value};
+use sha1::Digest;
+use zdrav_store::{Precondition, WriteOp};
+
+use crate::error::ApiError;
+use crate::rest::{self, Ctx};
+
+/// The НСИ dictionary of document kinds.
+pub const KINDS: &str = "urn:oid:1.2.643.5.1.13.13.11.1522";
+
+/// The tag system marking registered documents and bodies.
+pub const REGISTERED: &str = "urn:zdrav:CodeSystem:remd";
+
+/// The MIME type of a detached CMS signature.
+const PKCS7: &str = "application/pkcs7-signature";
+
+fn refuse(message: impl Into<String>, at: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "business-rule", message).at(at.into())
+}
+
+/// Whether a DocumentReference is a РЭМД document (its type is coded from НСИ 1522).
+pub fn is_remd(doc: &Value) -> bool {
+    doc.pointer("/type/coding")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|c| c.get("system").and_then(Value::as_str) == Some(KINDS))
+}
+
+/// Whether a stored resource carries the registered tag.
+pub fn is_registered(resource: &Value) -> bool {
+    resource
+        .pointer("/meta/tag")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|t| t.get("system").and_then(Value::as_str) == Some(REGISTERED))
+}
+
+/// Refuses a direct create of a РЭМД document: it is registered only with its body and
+/// signatures, in one transaction.
+pub fn check_create(rtype: &str, resource: &Value) -> Result<(), ApiError> {
+    if rtype == "DocumentReference" && is_remd(resource) {
+        return Err(refuse(
+            "a document of kind НСИ 1522 is registered in one transaction with its Binary body and the signers' Provenances",
+            "DocumentReference.type",
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses any change (update, patch, delete) of a registered document or body.
+pub async fn check_change(ctx: &Ctx, rtype: &str, id: &str) -> Result<(), ApiError> {
+    if !matches!(rtype, "DocumentReference" | "Binary") {
+        return Ok(());
+    }
+    let Some(cur) = ctx.store.read(rtype, id).await?.filter(|r| !r.deleted) else {
+        return Ok(());
+    };
+    let v: Value = serde_json::from_slice(&cur.json).unwrap_or(Value::Null);
+    if is_registered(&v) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("{rtype}/{id} is a registered legally significant document and cannot change; register a correction whose relatesTo replaces it"),
+        ));
+    }
+    Ok(())
+}
+
+fn put_parts(op: &WriteOp) -> Option<(&str, &str, &Value)> {
+    match op {
+        WriteOp::Put {
+            rtype,
+            id,
+            resource,
+            ..
+        } => Some((rtype, id, resource)),
+        WriteOp::Delete { .. } => None,
+    }
+}
+
+/// Checks every РЭМД registration among a transaction's writes (`entry[k]` is the bundle entry
+/// of `ops[k]`), tags what it registers and supersedes what it replaces.
+pub async fn check_transaction(
+    ctx: &Ctx,
+    ops: &mut Vec<WriteOp>,
+    entry: &[usize],
+) -> Result<(), ApiError> {
+    let docs: Vec<usize> = ops
+        .iter()
+        .enumerate()
+        .filter_map(|(k, op)| put_parts(op).map(|p| (k, p)))
+        .filter(|(_, (t, _, r))| *t == "DocumentReference" && is_remd(r))
+        .map(|(k, _)| k)
+        .collect();
+    let mut tag = Vec::new();
+    let mut supersede = Vec::new();
+    for k in docs {
+        let at = |path: &str| {
+            format!(
+                "Bundle.entry[{}].resource{path}",
+                entry.get(k).copied().unwrap_or(k)
+            )
+        };
+        let Some((_, id, doc)) = put_parts(&ops[k]) else {
+            continue;
+        };
+        let (id, doc) = (id.to_string(), doc.clone());
+        let body_ref = doc
+            .pointer("/content/0/attachment/url")
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                refuse(
+                    "the document names its body in content[0].attachment.url",
+                    at(".content[0].attachment.url"),
+                )
+            })?;
+        let body_id = body_ref.strip_prefix("Binary/").ok_or_else(|| {
+            refuse(
+                "content[0].attachment.url must reference the Binary of this transaction",
+                at(".content[0].attachment.url"),
+            )
+        })?;
+        let (bk, body) = ops
+            .iter()
+            .enumerate()
+            .find_map(|(j, op)| match put_parts(op) {
+                Some(("Binary", bid, b)) if bid == body_id => Some((j, b)),
+                _ => None,
+            })
+            .ok_or_else(|| {
+                refuse(
+                    format!("the body {body_ref} must be registered in the same transaction"),
+                    at(".content[0].attachment.url"),
+                )
+            })?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(body.get("data").and_then(Value::as_str).unwrap_or(""))
+            .map_err(|_| {
+                refuse(
+                    "the Binary's data is not base64",
+                    format!(
+                        "Bundle.entry[{}].resource.data",
+                        entry.get(bk).copied().unwrap_or(bk)
+                    ),
+                )
+            })?;
+        check_attachment(&doc, &bytes, &at)?;
+        let signed = signatures(ctx, ops, entry, &id, &bytes).await?;
+        let author = first_ref(&doc, "/author", "Practitioner/").ok_or_else(|| {
+            refuse(
+                "a registered document names its author Practitioner",
+                at(".author"),
+            )
+        })?;
+        let custodian = doc
+            .pointer("/custodian/reference")
+            .and_then(Value::as_str)
+            .filter(|r| r.starts_with("Organization/"))
+            .ok_or_else(|| {
+                refuse(
+                    "a registered document names its custodian Organization",
+                    at(".custodian"),
+                )
+            })?
+            .to_string();
+        let snils = identifier(ctx, ops, &author, zdrav_ru::SNILS_PRACTITIONER).await?;
+        let ogrn = identifier(ctx, ops, &custodian, "urn:identity:ogrn").await?;
+        let doctor = signed.iter().find(|s| s.agent == author).ok_or_else(|| {
+            refuse(format!("the author's signature is missing: no Provenance with agent {author} signs the document"), at(""))
+        })?;
+        if digits(doctor.signer.subject_snils.as_deref()) != digits(snils.as_deref())
+            || snils.is_none()
+        {
+            return Err(refuse(
+                format!(
+                    "the author's certificate names СНИЛС {} but {author} has СНИЛС {}",
+                    doctor.signer.subject_snils.as_deref().unwrap_or("(none)"),
+                    snils.as_deref().unwrap_or("(none)")
+                ),
+                doctor.at.clone(),
+            ));
+        }
+        let org = signed.iter().find(|s| s.agent == custodian).ok_or_else(|| {
+            refuse(format!("the organisation's signature is missing: no Provenance with agent {custodian} signs the document"), at(""))
+        })?;
+        if digits(org.signer.subject_ogrn.as_deref()) != digits(ogrn.as_deref()) || ogrn.is_none() {
+            return Err(refuse(
+                format!(
+                    "the organisation's certificate names ОГРН {} but {custodian} has ОГРН {}",
+                    org.signer.subject_ogrn.as_deref().unwrap_or("(none)"),
+                    ogrn.as_deref().unwrap_or("(none)")
+                ),
+                org.at.clone(),
+            ));
+        }
+        tag.push(k);
+        tag.push(bk);
+        for r in doc
+            .get("relatesTo")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|r| r.get("code").and_then(Value::as_str) == Some("replaces"))
+            .filter_map(|r| r.pointer("/target/reference").and_then(Value::as_str))
+        {
+            supersede.push((r.to_string(), at(".relatesTo")));
+        }
+    }
+    for k in tag {
+        let Some((rtype, id, r)) =
+            put_parts(&ops[k]).map(|(t, i, r)| (t.to_string(), i.to_string(), r.clone()))
+        else {
+            continue;
+        };
+        let mut r = r;
+        let mut tags = r
+            .pointer("/meta/tag")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        tags.push(json!({"system": REGISTERED, "code": "registered"}));
+        if !r.get("meta").is_some_and(Value::is_object) {
+            r["meta"] = json!({});
+        }
+        r["meta"]["tag"] = Value::Array(tags);
+        let precondition = match &ops[k] {
+            WriteOp::Put { precondition, .. } => *precondition,
+            WriteOp::Delete { precondition, .. } => *precondition,
+        };
+        ops[k] = rest::put_op(ctx, &rtype, &id, r, precondition);
+    }
+    for (target, at) in supersede {
+        let Some(old_id) = target.strip_prefix("DocumentReference/") else {
+            continue;
+        };
+        let cur = ctx
+            .store
+            .read("DocumentReference", old_id)
+            .await?
+            .filter(|r| !r.deleted)
+            .ok_or_else(|| refuse(format!("{target} is not known"), at.clone()))?;
+        let mut old: Value =
+            serde_json::from_slice(&cur.json).map_err(|e| ApiError::internal(e.to_string()))?;
+        if !is_registered(&old) {
+            return Err(refuse(format!("{target} is not a registered document"), at));
+        }
+        if old.get("status").and_then(Value::as_str) == Some("superseded") {
+            return Err(refuse(format!("{target} has already been replaced"), at));
+        }
+        old["status"] = json!("superseded");
+        ops.push(rest::put_op(
+            ctx,
+            "DocumentReference",
+            old_id,
+            old,
+            Precondition::VersionIs(cur.version),
+        ));
+    }
+    Ok(())
+}
+
+/// The size and SHA-1 hash the DocumentReference states must be those of the body.
+fn check_attachment(
+    doc: &Value,
+    bytes: &[u8],
+    at: &dyn Fn(&str) -> String,
+) -> Result<(), ApiError> {
+    let a = doc
+        .pointer("/content/0/attachment")
+        .cloned()
+        .unwrap_or(Value::Null);
+    match a.get("size").and_then(Value::as_u64) {
+        Some(n) if n == bytes.len() as u64 => {}
+        Some(n) => {
+            return Err(refuse(
+                format!(
+                    "attachment.size is {n} but the body has {} bytes",
+                    bytes.len()
+                ),
+                at(".content[0].attachment.size"),
+            ))
+        }
+        None => {
+            return Err(refuse(
+                "attachment.size is required",
+                at(".content[0].attachment.size"),
+            ))
+        }
+    }
+    let sha1 = base64::engine::general_purpose::STANDARD.encode(sha1::Sha1::digest(bytes));
+    match a.get("hash").and_then(Value::as_str) {
+        Some(h) if h == sha1 => Ok(()),
+        Some(_) => Err(refuse(
+            "attachment.hash is not the SHA-1 of the body",
+            at(".content[0].attachment.hash"),
+        )),
+        None => Err(refuse(
+            "attachment.hash (SHA-1 of the body, base64) is required",
+            at(".content[0].attachment.hash"),
+        )),
+    }
+}
+
+/// A verified signature and the Provenance agent it was given for.
+struct Signed {
+    agent: String,
+    signer: zdrav_gost::Signer,
+    at: String,
+}
+
+/// Verifies every signature of every Provenance in the transaction that targets the document.
+async fn signatures(
+    _ctx: &Ctx,
+    ops: &[WriteOp],
+    entry: &[usize],
+    doc_id: &str,
+    bytes: &[u8],
+) -> Result<Vec<Signed>, ApiError> {
+    let target = format!("DocumentReference/{doc_id}");
+    let now = chrono::Utc::now().timestamp();
+    let mut out = Vec::new();
+    for (k, op) in ops.iter().enumerate() {
+        let Some(("Provenance", _, p)) = put_parts(op) else {
+            continue;
+        };
+        let targets = p.get("target").and_then(Value::as_array);
+        if !targets
+            .into_iter()
+            .flatten()
+            .any(|t| t.get("reference").and_then(Value::as_str) == Some(target.as_str()))
+        {
+            continue;
+        }
+        let e = entry.get(k).copied().unwrap_or(k);
+        let agent = p
+            .pointer("/agent/0/who/reference")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        for (n, sig) in p
+            .get("signature")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let at = format!("Bundle.entry[{e}].resource.signature[{n}]");
+            if sig.get("sigFormat").and_then(Value::as_str) != Some(PKCS7) {
+                return Err(refuse(
+                    format!("signature.sigFormat must be {PKCS7}"),
+                    format!("{at}.sigFormat"),
+                ));
+            }
+            let der = base64::engine::general_purpose::STANDARD
+                .decode(sig.get("data").and_then(Value::as_str).unwrap_or(""))
+                .map_err(|_| refuse("signature.data is not base64", format!("{at}.data")))?;
+            let signers = zdrav_gost::verify_detached(&der, bytes).map_err(|e| {
+                refuse(
+                    format!("the signature does not verify: {e}"),
+                    format!("{at}.data"),
+                )
+            })?;
+            for signer in signers {
+                let when = signer.signing_time.unwrap_or(now);
+                if when < signer.not_before || when > signer.not_after {
+                    return Err(refuse(
+                        format!("the signer's certificate was not valid when it signed (valid {} to {})", instant(signer.not_before), instant(signer.not_after)),
+                        format!("{at}.data"),
+                    ));
+                }
+                out.push(Signed {
+                    agent: agent.clone(),
+                    signer,
+                    at: format!("{at}.data"),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn instant(secs: i64) -> String {
+    zdrav_store::format_instant(secs.saturating_mul(1_000_000))
+}
+
+fn first_ref(doc: &Value, path: &str, prefix: &str) -> Option<String> {
+    doc.pointer(path)?
+        .as_array()?
+        .iter()
+        .filter_map(|r| r.get("reference")?.as_str())
+        .find(|r| r.starts_with(prefix))
+        .map(str::to_string)
+}
+
+fn digits(s: Option<&str>) -> String {
+    s.unwrap_or("")
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect()
+}
+
+/// The value of `system` among the identifiers of `Type/id`, from this transaction or the store.
+async fn identifier(
+    ctx: &Ctx,
+    ops: &[WriteOp],
+    reference: &str,
+    system: &str,
+) -> Result<Option<String>, ApiError> {
+    let in_tx: HashMap<String, &Value> = ops
+        .iter()
+        .filter_map(put_parts)
+        .map(|(t, i, r)| (format!("{t}/{i}"), r))
+        .collect();
+    let resource = match in_tx.get(reference) {
+        Some(r) => Some((*r).clone()),
+        None => crate::booking::scope::read(ctx, reference).await?,
+    };
+    Ok(resource.and_then(|r| {
+        r.get("identifier")?
+            .as_array()?
+            .iter()
+            .find(|i| i.get("system").and_then(Value::as_str) == Some(system))?
+            .get("value")?
+            .as_str()
+            .map(str::to_string)
+    }))
+}
