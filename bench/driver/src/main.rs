@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod booking;
 mod mpi;
+mod remd;
 use serde_json::Value;
 use std::io::Read;
 use std::path::PathBuf;
@@ -102,6 +103,21 @@ enum Cmd {
         bookings: usize,
         /// Concurrent clients.
         #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
+    /// Registration throughput of signed documents (material from `bench/remd_fixture.sh`).
+    Remd {
+        /// FHIR base URL.
+        #[arg(long)]
+        base: String,
+        /// Directory with body.txt, doctor.p7s and clinic.p7s.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Documents to register.
+        #[arg(long, default_value_t = 2000)]
+        n: usize,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 8)]
         concurrency: usize,
     },
     /// Times `Patient/$match` with mistyped members of a population; prints p50/p99 and hits.
@@ -413,6 +429,12 @@ async fn main() -> std::process::ExitCode {
             bookings,
             concurrency,
         } => booking::run(base, doctors, days, bookings, concurrency).await,
+        Cmd::Remd {
+            base,
+            dir,
+            n,
+            concurrency,
+        } => remd::run(base, dir, n, concurrency).await,
     };
     match res {
         Ok(()) => std::process::ExitCode::SUCCESS,
