@@ -221,6 +221,13 @@ pub async fn confined(
         }
         ("GET" | "HEAD", [t]) | ("POST", [t, "_search"]) => {
             rest::check_type(defs, t)?;
+            if *t == "Binary" {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    "Binary is not searched with patient/ scopes; read a document's body by id",
+                ));
+            }
             let mut params = q.to_vec();
             if let (true, Some(Value::String(form))) = (m == "POST", body.as_ref()) {
                 params.extend(crate::query::parse(form.trim()));
@@ -309,7 +316,16 @@ async fn visible(
         Payload::Json(v) => v.clone(),
         Payload::None => return Ok(()),
     };
-    if reply.status.is_success() && !in_reach(ctx.defs, own, rtype, id, &resource) {
+    let reachable = if rtype == "Binary" {
+        // A body is as private as what its securityContext names.
+        match crate::remd::binary_context(ctx, &resource).await? {
+            Some((t, i, v)) => t != "Binary" && in_reach(ctx.defs, own, &t, &i, &v),
+            None => false,
+        }
+    } else {
+        in_reach(ctx.defs, own, rtype, id, &resource)
+    };
+    if reply.status.is_success() && !reachable {
         let event = crate::audit::Event {
             action: "R",
             subtype: "read",
@@ -353,7 +369,9 @@ fn filter_bundle(ctx: &Ctx, own: &str, mut reply: Reply) -> Reply {
                 };
                 let rtype = r.get("resourceType").and_then(Value::as_str).unwrap_or("");
                 let id = r.get("id").and_then(Value::as_str).unwrap_or("");
-                rtype == "OperationOutcome" || in_reach(ctx.defs, own, rtype, id, r)
+                // Bodies are read by id, with the permissions of their securityContext.
+                rtype == "OperationOutcome"
+                    || (rtype != "Binary" && in_reach(ctx.defs, own, rtype, id, r))
             });
         }
     }

@@ -189,7 +189,16 @@ pub async fn check_read(ctx: &Ctx, rtype: &str, id: &str, json: &[u8]) -> Result
         return Ok(());
     };
     let resource: Value = serde_json::from_slice(json).unwrap_or(Value::Null);
-    if sees(ctx, care, &resource) {
+    let seen = if rtype == "Binary" {
+        // A body is as private as what its securityContext names.
+        match crate::remd::binary_context(ctx, &resource).await? {
+            Some((t, _, v)) => t != "Binary" && sees(ctx, care, &v),
+            None => false,
+        }
+    } else {
+        sees(ctx, care, &resource)
+    };
+    if seen {
         return Ok(());
     }
     let mut event = crate::audit::Event::new("R", "read");

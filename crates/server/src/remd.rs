@@ -112,6 +112,7 @@ pub async fn check_transaction(
         .map(|(k, _)| k)
         .collect();
     let mut tag = Vec::new();
+    let mut tag_docs: HashMap<String, String> = HashMap::new();
     let mut supersede = Vec::new();
     for k in docs {
         let at = |path: &str| {
@@ -214,6 +215,7 @@ pub async fn check_transaction(
         }
         tag.push(k);
         tag.push(bk);
+        tag_docs.insert(body_id.to_string(), id.clone());
         for r in doc
             .get("relatesTo")
             .and_then(Value::as_array)
@@ -232,6 +234,12 @@ pub async fn check_transaction(
             continue;
         };
         let mut r = r;
+        // The body is read with the document's permissions (see `binary_context`).
+        if rtype == "Binary" && r.get("securityContext").is_none() {
+            if let Some(doc) = tag_docs.get(&id) {
+                r["securityContext"] = json!({"reference": format!("DocumentReference/{doc}")});
+            }
+        }
         let mut tags = r
             .pointer("/meta/tag")
             .and_then(Value::as_array)
@@ -443,4 +451,25 @@ async fn identifier(
             .as_str()
             .map(str::to_string)
     }))
+}
+
+/// The resource whose readers may read a Binary: the one its `securityContext` names (the
+/// document it is the body of, or a patient). `None` when it names none; callers limited to
+/// some patients then may not read it, since nothing says whose it is.
+pub async fn binary_context(
+    ctx: &Ctx,
+    binary: &Value,
+) -> Result<Option<(String, String, Value)>, ApiError> {
+    let Some(r) = binary
+        .pointer("/securityContext/reference")
+        .and_then(Value::as_str)
+    else {
+        return Ok(None);
+    };
+    let Some((t, id)) = r.split_once('/') else {
+        return Ok(None);
+    };
+    Ok(crate::booking::scope::read(ctx, r)
+        .await?
+        .map(|v| (t.to_string(), id.to_string(), v)))
 }

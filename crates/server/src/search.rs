@@ -99,7 +99,15 @@ pub fn parse(
             })?;
         parsed.query.conditions.push(cond);
     }
-    // A practitioner's search stays inside their patients, in the query itself.
+    // A practitioner's search stays inside their patients, in the query itself. Bodies carry
+    // no patient of their own: they are read by id, with their securityContext's permissions.
+    if ctx.care.is_some() && parsed.query.types.iter().any(|t| t == "Binary") {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Binary is not searched by a practitioner limited to their patients; read it by id",
+        ));
+    }
     if let Some(care) = &ctx.care {
         parsed.query.patients = Some(care.patients.iter().cloned().collect());
     }

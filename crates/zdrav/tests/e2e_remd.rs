@@ -435,3 +435,126 @@ fn gost_signatures_register() {
     tampered["entry"][1]["resource"]["content"][0]["attachment"]["size"] = json!(5);
     refused_with(s.post("", &tampered), "does not verify");
 }
+
+/// The integrated record's documents are seen by whom they concern: the citizen reads their
+/// own documents and bodies, not another's; a practitioner reads those of patients in care;
+/// a body is as private as the document it belongs to.
+#[test]
+fn documents_and_bodies_follow_the_access_rules() {
+    let s = Server::start_with(&["--with-auth", "--rate-limit", "0"]);
+    let system = s.token(&["--sub", "loader", "--role", "system"]);
+    let put =
+        |path: &str, body: Value| expect(s.call("PUT", path, Some(&system), Some(&body)), 201);
+    put(
+        "Organization/org1",
+        json!({"resourceType": "Organization", "id": "org1", "name": "ГБУЗ ГП 1",
+        "identifier": [{"system": "urn:identity:ogrn", "value": "1027700132195"}]}),
+    );
+    put(
+        "Organization/org9",
+        json!({"resourceType": "Organization", "id": "org9", "name": "ГБУЗ ГП 9"}),
+    );
+    put(
+        "Patient/p1",
+        json!({"resourceType": "Patient", "id": "p1", "managingOrganization": {"reference": "Organization/org1"}}),
+    );
+    put("Patient/p2", json!({"resourceType": "Patient", "id": "p2"}));
+    put(
+        "Practitioner/doc1",
+        json!({"resourceType": "Practitioner", "id": "doc1",
+        "identifier": [{"system": "urn:identity:snils:Practitioner", "value": "112-233-445 95"}]}),
+    );
+    put(
+        "Practitioner/doc9",
+        json!({"resourceType": "Practitioner", "id": "doc9"}),
+    );
+    put(
+        "Binary/loose",
+        json!({"resourceType": "Binary", "id": "loose", "contentType": "text/plain", "data": b64(b"no context")}),
+    );
+    let o = Openssl::new();
+    let doctor = o.signer(
+        Kind::P256,
+        "/SNILS=11223344595/CN=Иванов Иван",
+        VALID.0,
+        VALID.1,
+    );
+    let clinic = o.signer(
+        Kind::P256,
+        "/OGRN=1027700132195/CN=ГБУЗ ГП 1",
+        VALID.0,
+        VALID.1,
+    );
+    let body = "Справка об отсутствии контактов с инфекционными больными\n".as_bytes();
+    let signed = vec![
+        ("Practitioner/doc1", o.sign(&doctor, body)),
+        ("Organization/org1", o.sign(&clinic, body)),
+    ];
+    expect(
+        s.call(
+            "POST",
+            "",
+            Some(&system),
+            Some(&registration("cert1", body, &signed, None)),
+        ),
+        200,
+    );
+    let bin = expect(s.call("GET", "Binary/cert1-body", Some(&system), None), 200);
+    assert_eq!(
+        bin["securityContext"]["reference"],
+        "DocumentReference/cert1"
+    );
+
+    let citizen = |p: &str| {
+        s.token(&[
+            "--sub",
+            &format!("cit-{p}"),
+            "--role",
+            "citizen",
+            "--patient",
+            &format!("Patient/{p}"),
+        ])
+    };
+    let (c1, c2) = (citizen("p1"), citizen("p2"));
+    let mine = expect(
+        s.call(
+            "GET",
+            "DocumentReference?patient=Patient/p1",
+            Some(&c1),
+            None,
+        ),
+        200,
+    );
+    assert_eq!(mine["entry"][0]["resource"]["id"], "cert1");
+    assert_eq!(
+        expect(s.call("GET", "Binary/cert1-body", Some(&c1), None), 200)["data"],
+        b64(body)
+    );
+    expect(
+        s.call("GET", "DocumentReference/cert1", Some(&c2), None),
+        404,
+    );
+    expect(s.call("GET", "Binary/cert1-body", Some(&c2), None), 404);
+    expect(s.call("GET", "Binary/loose", Some(&c1), None), 404);
+    expect(s.call("GET", "Binary?_id=cert1-body", Some(&c2), None), 403);
+
+    let practitioner = |id: &str, org: &str| {
+        s.token(&[
+            "--sub",
+            id,
+            "--role",
+            "practitioner",
+            "--practitioner",
+            &format!("Practitioner/{id}"),
+            "--org",
+            &format!("Organization/{org}"),
+        ])
+    };
+    let (d1, d9) = (practitioner("doc1", "org1"), practitioner("doc9", "org9"));
+    assert_eq!(
+        expect(s.call("GET", "Binary/cert1-body", Some(&d1), None), 200)["data"],
+        b64(body)
+    );
+    expect(s.call("GET", "Binary/cert1-body", Some(&d9), None), 404);
+    expect(s.call("GET", "Binary?_id=cert1-body", Some(&d9), None), 403);
+}
