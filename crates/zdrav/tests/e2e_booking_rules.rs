@@ -97,6 +97,17 @@ fn book(appointments: &[Value], channel: &str) -> Value {
     json!({"resourceType": "Parameters", "parameter": p})
 }
 
+/// Books one proposal of `patient` for `slot_id` through `channel`, expecting `status`.
+fn book_one(s: &Server, patient: &str, slot_id: &str, channel: &str, status: u16) -> Value {
+    expect(
+        s.post(
+            "Appointment/$book",
+            &book(&[proposal(patient, slot_id)], channel),
+        ),
+        status,
+    )
+}
+
 fn slot_status(s: &Server, id: &str) -> String {
     expect(s.get(&format!("Slot/{id}")), 200)["status"]
         .as_str()
@@ -231,13 +242,7 @@ fn find_by_organisation_region_and_channel() {
 fn patient_rules_cancel_and_reschedule() {
     let s = Server::start_with(&["--max-open-appointments", "2"]);
     clinic(&s);
-    let first = expect(
-        s.post(
-            "Appointment/$book",
-            &book(&[proposal("p1", &slot("ter", 1, "0800"))], "registry"),
-        ),
-        201,
-    );
+    let first = book_one(&s, "p1", &slot("ter", 1, "0800"), "registry", 201);
     assert_eq!(
         first["start"], "2026-12-01T08:00:00+03:00",
         "time comes from the slot"
@@ -245,39 +250,15 @@ fn patient_rules_cancel_and_reschedule() {
     assert_eq!(first["specialty"], spec("76"));
     assert!(first["created"].as_str().is_some());
     // Overlapping another of p1's appointments.
-    let r = expect(
-        s.post(
-            "Appointment/$book",
-            &book(&[proposal("p1", &slot("oku", 1, "0800"))], "registry"),
-        ),
-        422,
-    );
+    let r = book_one(&s, "p1", &slot("oku", 1, "0800"), "registry", 422);
     assert!(diagnostics(&r).contains("overlap"), "{r}");
     // A second open therapy appointment.
-    let r = expect(
-        s.post(
-            "Appointment/$book",
-            &book(&[proposal("p1", &slot("ter", 2, "0800"))], "registry"),
-        ),
-        422,
-    );
+    let r = book_one(&s, "p1", &slot("ter", 2, "0800"), "registry", 422);
     assert!(diagnostics(&r).contains("specialty"), "{r}");
     assert_eq!(slot_status(&s, &slot("ter", 2, "0800")), "free");
-    expect(
-        s.post(
-            "Appointment/$book",
-            &book(&[proposal("p1", &slot("oku", 1, "0830"))], "registry"),
-        ),
-        201,
-    );
+    book_one(&s, "p1", &slot("oku", 1, "0830"), "registry", 201);
     // The third open appointment is over the limit of two.
-    let r = expect(
-        s.post(
-            "Appointment/$book",
-            &book(&[proposal("p1", &slot("kar", 3, "0800"))], "registry"),
-        ),
-        422,
-    );
+    let r = book_one(&s, "p1", &slot("kar", 3, "0800"), "registry", 422);
     assert!(diagnostics(&r).contains("at most 2"), "{r}");
 
     // $cancel frees the slot and the specialty.
@@ -287,13 +268,7 @@ fn patient_rules_cancel_and_reschedule() {
     assert_eq!(c["status"], "cancelled");
     assert_eq!(c["cancelationReason"]["text"], "заболел");
     assert_eq!(slot_status(&s, &slot("ter", 1, "0800")), "free");
-    let again = expect(
-        s.post(
-            "Appointment/$book",
-            &book(&[proposal("p1", &slot("ter", 2, "0800"))], "registry"),
-        ),
-        201,
-    );
+    let again = book_one(&s, "p1", &slot("ter", 2, "0800"), "registry", 201);
 
     // $reschedule moves it in one commit; a taken slot is 409 and nothing moves.
     let id = again["id"].as_str().unwrap();
@@ -308,13 +283,7 @@ fn patient_rules_cancel_and_reschedule() {
     assert_eq!(moved["start"], "2026-12-03T09:00:00+03:00");
     assert_eq!(slot_status(&s, &slot("ter", 2, "0800")), "free");
     assert_eq!(slot_status(&s, &slot("ter", 3, "0900")), "busy");
-    expect(
-        s.post(
-            "Appointment/$book",
-            &book(&[proposal("p2", &slot("ter", 4, "0800"))], "registry"),
-        ),
-        201,
-    );
+    book_one(&s, "p2", &slot("ter", 4, "0800"), "registry", 201);
     refused(
         s.post(
             &format!("Appointment/{id}/$reschedule"),
@@ -335,34 +304,16 @@ fn channels_referrals_and_check_up_sets() {
     let s = Server::start();
     clinic(&s);
     // ЕПГУ books only competitive slots.
-    let r = expect(
-        s.post(
-            "Appointment/$book",
-            &book(&[proposal("p1", &slot("oku", 1, "0800"))], "epgu"),
-        ),
-        422,
-    );
+    let r = book_one(&s, "p1", &slot("oku", 1, "0800"), "epgu", 422);
     assert!(diagnostics(&r).contains("remote"), "{r}");
     // Extraterritorial: p1 belongs to org-a, cardiology is at org-b.
-    let r = expect(
-        s.post(
-            "Appointment/$book",
-            &book(&[proposal("p1", &slot("kar", 1, "0800"))], "epgu"),
-        ),
-        422,
-    );
+    let r = book_one(&s, "p1", &slot("kar", 1, "0800"), "epgu", 422);
     assert!(diagnostics(&r).contains("extraterritorial"), "{r}");
     let mut sched = expect(s.get("Schedule/s-kar"), 200);
     sched["extension"] =
         json!([{"url": "urn:zdrav:StructureDefinition:extraterritorial", "valueBoolean": true}]);
     expect(s.put("Schedule/s-kar", &sched), 200);
-    let ok = expect(
-        s.post(
-            "Appointment/$book",
-            &book(&[proposal("p1", &slot("kar", 1, "0800"))], "epgu"),
-        ),
-        201,
-    );
+    let ok = book_one(&s, "p1", &slot("kar", 1, "0800"), "epgu", 201);
     assert_eq!(ok["extension"][0]["valueCode"], "epgu");
     // The refused ЕПГУ attempts are on record for the KPIs.
     let attempts = expect(
@@ -444,13 +395,7 @@ fn the_waiting_list_gets_freed_slots_even_across_a_restart() {
     let mut s = Server::start_with(&["--no-outbox-worker"]);
     clinic(&s);
     let only = slot("ter", 1, "0800");
-    let held = expect(
-        s.post(
-            "Appointment/$book",
-            &book(&[proposal("p1", &only)], "registry"),
-        ),
-        201,
-    );
+    let held = book_one(&s, "p1", &only, "registry", 201);
     let wait = |p: &str| {
         let a = json!({"resourceType": "Appointment", "status": "waitlist", "specialty": spec("76"),
             "requestedPeriod": [{"start": "2026-12-01", "end": "2026-12-02"}],
@@ -509,13 +454,7 @@ fn an_unanswered_offer_goes_to_the_next_patient() {
     let s = Server::start_with(&["--waitlist-offer-seconds", "1"]);
     clinic(&s);
     let only = slot("ter", 2, "0800");
-    let held = expect(
-        s.post(
-            "Appointment/$book",
-            &book(&[proposal("p1", &only)], "registry"),
-        ),
-        201,
-    );
+    let held = book_one(&s, "p1", &only, "registry", 201);
     let wait = |p: &str| {
         let a = json!({"resourceType": "Appointment", "status": "waitlist", "specialty": spec("76"),
             "participant": [{"actor": {"reference": format!("Patient/{p}")}, "status": "needs-action"}]});

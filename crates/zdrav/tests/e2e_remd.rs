@@ -212,18 +212,23 @@ fn registration(n: &str, body: &[u8], signed: &[(&str, Vec<u8>)], replaces: Opti
     json!({"resourceType": "Bundle", "type": "transaction", "entry": entries})
 }
 
-fn setup(s: &Server) {
-    let put = |path: &str, body: Value| expect(s.put(path, &body), 201);
-    put("Patient/p1", json!({"resourceType": "Patient", "id": "p1"}));
-    put(
-        "Practitioner/doc1",
-        json!({"resourceType": "Practitioner", "id": "doc1",
-        "identifier": [{"system": "urn:identity:snils:Practitioner", "value": "112-233-445 95"}]}),
-    );
+/// The clinic with its ОГРН, the patient attached to it and the author with their СНИЛС;
+/// `token` for a server with authentication.
+fn setup(s: &Server, token: Option<&str>) {
+    let put = |path: &str, body: Value| expect(s.call("PUT", path, token, Some(&body)), 201);
     put(
         "Organization/org1",
         json!({"resourceType": "Organization", "id": "org1", "name": "ГБУЗ ГП 1",
         "identifier": [{"system": "urn:identity:ogrn", "value": "1027700132195"}]}),
+    );
+    put(
+        "Patient/p1",
+        json!({"resourceType": "Patient", "id": "p1", "managingOrganization": {"reference": "Organization/org1"}}),
+    );
+    put(
+        "Practitioner/doc1",
+        json!({"resourceType": "Practitioner", "id": "doc1",
+        "identifier": [{"system": "urn:identity:snils:Practitioner", "value": "112-233-445 95"}]}),
     );
 }
 
@@ -242,7 +247,7 @@ const VALID: (&str, &str) = ("20250101000000Z", "20350101000000Z");
 #[test]
 fn signed_documents_register_and_never_change() {
     let s = Server::start();
-    setup(&s);
+    setup(&s, None);
     let o = Openssl::new();
     let doctor = o.signer(
         Kind::P256,
@@ -408,7 +413,7 @@ fn gost_signatures_register() {
         return;
     }
     let s = Server::start();
-    setup(&s);
+    setup(&s, None);
     let o = Openssl::new();
     let doctor = o.signer(
         Kind::Gost256,
@@ -443,27 +448,14 @@ fn gost_signatures_register() {
 fn documents_and_bodies_follow_the_access_rules() {
     let s = Server::start_with(&["--with-auth", "--rate-limit", "0"]);
     let system = s.token(&["--sub", "loader", "--role", "system"]);
+    setup(&s, Some(&system));
     let put =
         |path: &str, body: Value| expect(s.call("PUT", path, Some(&system), Some(&body)), 201);
-    put(
-        "Organization/org1",
-        json!({"resourceType": "Organization", "id": "org1", "name": "ГБУЗ ГП 1",
-        "identifier": [{"system": "urn:identity:ogrn", "value": "1027700132195"}]}),
-    );
     put(
         "Organization/org9",
         json!({"resourceType": "Organization", "id": "org9", "name": "ГБУЗ ГП 9"}),
     );
-    put(
-        "Patient/p1",
-        json!({"resourceType": "Patient", "id": "p1", "managingOrganization": {"reference": "Organization/org1"}}),
-    );
     put("Patient/p2", json!({"resourceType": "Patient", "id": "p2"}));
-    put(
-        "Practitioner/doc1",
-        json!({"resourceType": "Practitioner", "id": "doc1",
-        "identifier": [{"system": "urn:identity:snils:Practitioner", "value": "112-233-445 95"}]}),
-    );
     put(
         "Practitioner/doc9",
         json!({"resourceType": "Practitioner", "id": "doc9"}),
