@@ -150,6 +150,28 @@ impl Openssl {
         Signer { key, cert, kind }
     }
 
+    /// The author's (СНИЛС 112-233-445 95) and the clinic's (ОГРН 1027700132195) identities,
+    /// valid now.
+    fn author_and_clinic(&self, doctor: Kind, clinic: Kind) -> (Signer, Signer) {
+        (
+            self.signer(
+                doctor,
+                "/SNILS=11223344595/CN=Иванов Иван",
+                VALID.0,
+                VALID.1,
+            ),
+            self.signer(clinic, "/OGRN=1027700132195/CN=ГБУЗ ГП 1", VALID.0, VALID.1),
+        )
+    }
+
+    /// The author's and the clinic's signatures of `body`, with their Provenance agents.
+    fn both(&self, doctor: &Signer, clinic: &Signer, body: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
+        vec![
+            ("Practitioner/doc1", self.sign(doctor, body)),
+            ("Organization/org1", self.sign(clinic, body)),
+        ]
+    }
+
     /// A detached CMS signature (DER) of `body`.
     fn sign(&self, who: &Signer, body: &[u8]) -> Vec<u8> {
         let (input, out) = (self.path("body.bin"), self.path("sig.der"));
@@ -249,25 +271,9 @@ fn signed_documents_register_and_never_change() {
     let s = Server::start();
     setup(&s, None);
     let o = Openssl::new();
-    let doctor = o.signer(
-        Kind::P256,
-        "/SNILS=11223344595/CN=Иванов Иван",
-        VALID.0,
-        VALID.1,
-    );
-    let clinic = o.signer(
-        Kind::P256,
-        "/OGRN=1027700132195/CN=ГБУЗ ГП 1",
-        VALID.0,
-        VALID.1,
-    );
+    let (doctor, clinic) = o.author_and_clinic(Kind::P256, Kind::P256);
     let body = "Протокол лабораторного исследования № 1\r\nГемоглобин 140 г/л\n".as_bytes();
-    let both = |b: &[u8]| {
-        vec![
-            ("Practitioner/doc1", o.sign(&doctor, b)),
-            ("Organization/org1", o.sign(&clinic, b)),
-        ]
-    };
+    let both = |b: &[u8]| o.both(&doctor, &clinic, b);
 
     // Refusals first: each names what is wrong and where.
     let mut tampered = registration("bad1", b"another body", &both(body), None);
@@ -415,23 +421,9 @@ fn gost_signatures_register() {
     let s = Server::start();
     setup(&s, None);
     let o = Openssl::new();
-    let doctor = o.signer(
-        Kind::Gost256,
-        "/SNILS=11223344595/CN=Иванов Иван",
-        VALID.0,
-        VALID.1,
-    );
-    let clinic = o.signer(
-        Kind::Gost512,
-        "/OGRN=1027700132195/CN=ГБУЗ ГП 1",
-        VALID.0,
-        VALID.1,
-    );
+    let (doctor, clinic) = o.author_and_clinic(Kind::Gost256, Kind::Gost512);
     let body = "Выписной эпикриз\nДиагноз: J18.9\n".as_bytes();
-    let signed = vec![
-        ("Practitioner/doc1", o.sign(&doctor, body)),
-        ("Organization/org1", o.sign(&clinic, body)),
-    ];
+    let signed = o.both(&doctor, &clinic, body);
     expect(s.post("", &registration("gost1", body, &signed, None)), 200);
     let tampered = registration("gost2", b"other", &signed, None);
     let mut tampered = tampered;
@@ -465,23 +457,9 @@ fn documents_and_bodies_follow_the_access_rules() {
         json!({"resourceType": "Binary", "id": "loose", "contentType": "text/plain", "data": b64(b"no context")}),
     );
     let o = Openssl::new();
-    let doctor = o.signer(
-        Kind::P256,
-        "/SNILS=11223344595/CN=Иванов Иван",
-        VALID.0,
-        VALID.1,
-    );
-    let clinic = o.signer(
-        Kind::P256,
-        "/OGRN=1027700132195/CN=ГБУЗ ГП 1",
-        VALID.0,
-        VALID.1,
-    );
+    let (doctor, clinic) = o.author_and_clinic(Kind::P256, Kind::P256);
     let body = "Справка об отсутствии контактов с инфекционными больными\n".as_bytes();
-    let signed = vec![
-        ("Practitioner/doc1", o.sign(&doctor, body)),
-        ("Organization/org1", o.sign(&clinic, body)),
-    ];
+    let signed = o.both(&doctor, &clinic, body);
     expect(
         s.call(
             "POST",
