@@ -9,20 +9,12 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::{json, Value};
 
 const SPEC: &str = "urn:oid:1.2.643.5.1.13.13.11.1066";
 const CODES: [&str; 5] = ["76", "65", "27", "49", "38"];
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64() * 1000.0
-}
 
 async fn send(
     client: &reqwest::Client,
@@ -199,8 +191,8 @@ pub async fn run(
         "book: {} bookings in {secs:.2} s, {:.0} bookings/s, p50 {:.2} ms, p99 {:.2} ms",
         lat.len(),
         lat.len() as f64 / secs,
-        percentile(&lat, 0.5),
-        percentile(&lat, 0.99)
+        crate::percentile(&lat, 0.5),
+        crate::percentile(&lat, 0.99)
     );
     println!("RESULT booking_rate {:.0}", lat.len() as f64 / secs);
 
@@ -267,11 +259,11 @@ pub async fn run(
         "find+book: {} finds, {booked} booked, {lost} lost races (409), {secs:.2} s, {:.0} bookings/s; $find p50 {:.2} ms, p99 {:.2} ms",
         finds.len(),
         booked as f64 / secs,
-        percentile(&finds, 0.5),
-        percentile(&finds, 0.99)
+        crate::percentile(&finds, 0.5),
+        crate::percentile(&finds, 0.99)
     );
-    println!("RESULT find_p50_ms {:.2}", percentile(&finds, 0.5));
-    println!("RESULT find_p99_ms {:.2}", percentile(&finds, 0.99));
+    println!("RESULT find_p50_ms {:.2}", crate::percentile(&finds, 0.5));
+    println!("RESULT find_p99_ms {:.2}", crate::percentile(&finds, 0.99));
     println!("RESULT find_book_rate {:.0}", booked as f64 / secs);
     Ok(())
 }

@@ -6,7 +6,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::{json, Value};
 
@@ -271,11 +271,6 @@ fn probe(seed: u64, i: u64, kind: usize) -> Value {
     p
 }
 
-fn percentile(sorted: &[Duration], q: f64) -> f64 {
-    let i = ((sorted.len().max(1) - 1) as f64 * q).round() as usize;
-    sorted.get(i).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-}
-
 /// Times `n` `$match` calls against a population of `count`; prints p50/p99 and how often the
 /// expected patient came first.
 pub async fn run_matches(base: String, count: u64, seed: u64, n: usize) -> Result<(), String> {
@@ -312,11 +307,11 @@ pub async fn run_matches(base: String, count: u64, seed: u64, n: usize) -> Resul
         found += usize::from(ids.contains(&want.as_str()));
     }
     lat.sort();
-    println!("$match over {count} patients: n={n}, p50 {:.2} ms, p99 {:.2} ms; expected patient first in {first}/{n}, among the 5 returned in {found}/{n}", percentile(&lat, 0.5), percentile(&lat, 0.99));
+    println!("$match over {count} patients: n={n}, p50 {:.2} ms, p99 {:.2} ms; expected patient first in {first}/{n}, among the 5 returned in {found}/{n}", crate::percentile(&lat, 0.5), crate::percentile(&lat, 0.99));
     println!(
         "RESULT mpi_match {:.2}/{:.2} ms (first {first}/{n}, in top 5 {found}/{n})",
-        percentile(&lat, 0.5),
-        percentile(&lat, 0.99)
+        crate::percentile(&lat, 0.5),
+        crate::percentile(&lat, 0.99)
     );
     Ok(())
 }

@@ -144,10 +144,7 @@ pub async fn run(
     }
     let secs = start.elapsed().as_secs_f64();
     lat.sort();
-    let pct = |p: f64| {
-        lat.get(((lat.len().max(1) - 1) as f64 * p).round() as usize)
-            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-    };
+    let pct = |p: f64| crate::percentile(&lat, p);
     println!(
         "remd: {} documents (2 signatures each) in {secs:.2} s, {:.0} documents/s, p50 {:.2} ms, p99 {:.2} ms",
         lat.len(),

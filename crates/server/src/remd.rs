@@ -440,7 +440,7 @@ async fn identifier(
         .collect();
     let resource = match in_tx.get(reference) {
         Some(r) => Some((*r).clone()),
-        None => crate::booking::scope::read(ctx, reference).await?,
+        None => crate::refs::resolve(ctx, reference).await?,
     };
     Ok(resource.and_then(|r| {
         r.get("identifier")?
@@ -469,7 +469,7 @@ pub async fn binary_context(
     let Some((t, id)) = r.split_once('/') else {
         return Ok(None);
     };
-    Ok(crate::booking::scope::read(ctx, r)
+    Ok(crate::refs::resolve(ctx, r)
         .await?
         .map(|v| (t.to_string(), id.to_string(), v)))
 }

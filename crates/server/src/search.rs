@@ -257,6 +257,30 @@ pub async fn matches(
     Ok(page.matches)
 }
 
+/// A search of the server's own (not a caller's): strict, up to `count` matches, no reach.
+fn own_query(
+    rtype: &str,
+    params: &[(&str, String)],
+    extra: Option<(&str, &str)>,
+    count: usize,
+) -> Result<zdrav_search::SearchQuery, ApiError> {
+    let mut params: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), v.clone()))
+        .collect();
+    if let Some((k, v)) = extra {
+        params.push((k.into(), v.into()));
+    }
+    let options = ParseOptions {
+        strict: true,
+        default_count: count,
+        max_count: count,
+    };
+    zdrav_search::parse_query(Some(rtype), &params, &options)
+        .map(|p| p.query)
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
 /// Every current resource of `rtype` meeting `params` (at most `count`), as JSON, outside any
 /// caller's reach: for the server's own lookups (care relationships, terminology), never for
 /// answers a caller sees.
@@ -266,19 +290,9 @@ pub async fn unrestricted(
     params: &[(&str, String)],
     count: usize,
 ) -> Result<Vec<Value>, ApiError> {
-    let params: Vec<(String, String)> = params
-        .iter()
-        .map(|(k, v)| ((*k).to_string(), v.clone()))
-        .collect();
-    let options = ParseOptions {
-        strict: true,
-        default_count: count,
-        max_count: count,
-    };
-    let mut parsed = zdrav_search::parse_query(Some(rtype), &params, &options)
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    parsed.query.total = zdrav_search::TotalMode::None;
-    let page = ctx.store.search(&parsed.query).await?;
+    let mut query = own_query(rtype, params, None, count)?;
+    query.total = zdrav_search::TotalMode::None;
+    let page = ctx.store.search(&query).await?;
     Ok(page
         .matches
         .iter()
@@ -293,19 +307,8 @@ pub async fn count_unrestricted(
     rtype: &str,
     params: &[(&str, String)],
 ) -> Result<u64, ApiError> {
-    let mut params: Vec<(String, String)> = params
-        .iter()
-        .map(|(k, v)| ((*k).to_string(), v.clone()))
-        .collect();
-    params.push(("_summary".into(), "count".into()));
-    let options = ParseOptions {
-        strict: true,
-        default_count: 0,
-        max_count: 0,
-    };
-    let parsed = zdrav_search::parse_query(Some(rtype), &params, &options)
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    let page = ctx.store.search(&parsed.query).await?;
+    let query = own_query(rtype, params, Some(("_summary", "count")), 0)?;
+    let page = ctx.store.search(&query).await?;
     Ok(page.total.unwrap_or(0))
 }
 

@@ -18,7 +18,7 @@ use axum::http::StatusCode;
 use chrono::NaiveDate;
 use serde_json::{json, Value};
 
-use super::{channel_of, scope};
+use super::{channel_of, rules, scope};
 use crate::error::ApiError;
 use crate::rest::{Ctx, Reply};
 
@@ -43,7 +43,7 @@ pub async fn record_failure(ctx: &Ctx, channel: &str, slots: &[String], e: &ApiE
     let mut entities = Vec::new();
     for s in slots {
         entities.push(json!({"what": {"reference": format!("Slot/{s}")}}));
-        if let Ok(Some(slot)) = scope::read(ctx, &format!("Slot/{s}")).await {
+        if let Ok(Some(slot)) = crate::refs::resolve(ctx, &format!("Slot/{s}")).await {
             if let Some(sched) = slot.get("schedule") {
                 entities.push(json!({"what": sched}));
             }
@@ -178,7 +178,10 @@ pub async fn kpi(ctx: &Ctx, q: &[(String, String)]) -> Result<Reply, ApiError> {
         *by_channel
             .entry(channel_of(b).unwrap_or_else(|| "other".into()))
             .or_default() += 1;
-        if let (Some(made), Some(at)) = (instant(b.get("created")), instant(b.get("start"))) {
+        if let (Some(made), Some(at)) = (
+            rules::micros(b.get("created")),
+            rules::micros(b.get("start")),
+        ) {
             waits.push((at - made) as f64 / 86_400e6);
         }
     }
@@ -295,17 +298,13 @@ async fn bookings(
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string(),
-        ) && instant(a.get("created")).is_some_and(|c| from <= c && c < to)
+        ) && rules::micros(a.get("created")).is_some_and(|c| from <= c && c < to)
     });
     Ok(found)
 }
 
 fn day_micros(d: NaiveDate) -> i64 {
     zdrav_store::parse_fhir_datetime_range(&d.to_string()).map_or(0, |(lo, _)| lo)
-}
-
-fn instant(v: Option<&Value>) -> Option<i64> {
-    zdrav_store::parse_fhir_datetime_range(v?.as_str()?).map(|(lo, _)| lo)
 }
 
 fn staff_rate(role: &Value) -> f64 {

@@ -103,7 +103,7 @@ pub async fn find(ctx: &Ctx, q: &[(String, String)]) -> Result<Reply, ApiError> 
             .unwrap_or("")
             .to_string();
         if !actors.contains_key(&sched) {
-            let found = scope::read(ctx, &sched)
+            let found = crate::refs::resolve(ctx, &sched)
                 .await?
                 .and_then(|s| s.get("actor").cloned())
                 .unwrap_or(json!([]));
@@ -275,7 +275,7 @@ fn prepare_booking(mut a: Value, channel: &str, own: Option<&str>) -> Result<Ite
 
 /// Reads an Appointment for an operation on it; a citizen sees only their own (404 else).
 async fn appointment(ctx: &Ctx, id: &str, own: Option<&str>) -> Result<Value, ApiError> {
-    let a = scope::read(ctx, &format!("Appointment/{id}"))
+    let a = crate::refs::resolve(ctx, &format!("Appointment/{id}"))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("Appointment/{id} is not known")))?;
     if let Some(own) = own {
@@ -359,7 +359,7 @@ pub async fn reschedule(
             "Appointment/{id} is {status}; only a booked appointment can be rescheduled"
         )));
     }
-    let new = scope::read(ctx, &slot)
+    let new = crate::refs::resolve(ctx, &slot)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("{slot} is not known")))?;
     a["slot"] = json!([{"reference": slot}]);

@@ -214,7 +214,7 @@ async fn check_channel(
         let Some(sched) = slot.pointer("/schedule/reference").and_then(Value::as_str) else {
             continue;
         };
-        let Some(schedule) = scope::read(ctx, sched).await? else {
+        let Some(schedule) = crate::refs::resolve(ctx, sched).await? else {
             continue;
         };
         if extraterritorial(&schedule) {
@@ -253,7 +253,7 @@ async fn check_referral(ctx: &Ctx, p: &Planned) -> Result<(), ApiError> {
     }
     let who = patients(&p.resource);
     for r in referrals {
-        let sr = scope::read(ctx, r)
+        let sr = crate::refs::resolve(ctx, r)
             .await?
             .ok_or_else(|| rule(format!("{r} is not known")))?;
         if status(&sr) != "active" {

@@ -23,7 +23,7 @@ const CHUNK: usize = 1_000;
 /// `created` and `existing` counts and the first and last slot times.
 pub async fn generate(ctx: &Ctx, id: &str, body: &Value) -> Result<Reply, ApiError> {
     rest::check_id(id)?;
-    let schedule = super::scope::read(ctx, &format!("Schedule/{id}"))
+    let schedule = crate::refs::resolve(ctx, &format!("Schedule/{id}"))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("Schedule/{id} is not known")))?;
     let template = zdrav_booking::Template::from_parameters(body)

@@ -13,22 +13,6 @@ use crate::rest::Ctx;
 /// Schedules one scope takes at most (a region's clinics).
 pub const MAX_SCHEDULES: usize = 5_000;
 
-/// Reads `Type/id` (current, not deleted) as JSON.
-pub async fn read(ctx: &Ctx, reference: &str) -> Result<Option<Value>, ApiError> {
-    let Some((t, id)) = reference.split_once('/') else {
-        return Ok(None);
-    };
-    if !ctx.defs.is_resource_type(t) || !zdrav_fhir::primitives::is_id(id) {
-        return Ok(None);
-    }
-    Ok(ctx
-        .store
-        .read(t, id)
-        .await?
-        .filter(|r| !r.deleted)
-        .and_then(|r| serde_json::from_slice(&r.json).ok()))
-}
-
 fn reference<'a>(v: &'a Value, path: &str) -> Option<&'a str> {
     v.pointer(path).and_then(Value::as_str)
 }
@@ -51,7 +35,7 @@ pub async fn organisation_of(ctx: &Ctx, schedule: &Value) -> Result<Option<Strin
             Some("Location") => "/managingOrganization/reference",
             _ => continue,
         };
-        if let Some(r) = read(ctx, a).await? {
+        if let Some(r) = crate::refs::resolve(ctx, a).await? {
             if let Some(org) = reference(&r, path) {
                 return Ok(Some(org.to_string()));
             }
@@ -63,7 +47,7 @@ pub async fn organisation_of(ctx: &Ctx, schedule: &Value) -> Result<Option<Strin
 /// The organisation a patient is attached to (`managingOrganization`, else a general
 /// practitioner that is an organisation or a role at one).
 pub async fn attachment(ctx: &Ctx, patient: &str) -> Result<Option<String>, ApiError> {
-    let Some(p) = read(ctx, patient).await? else {
+    let Some(p) = crate::refs::resolve(ctx, patient).await? else {
         return Ok(None);
     };
     if let Some(org) = reference(&p, "/managingOrganization/reference") {
@@ -80,7 +64,7 @@ pub async fn attachment(ctx: &Ctx, patient: &str) -> Result<Option<String>, ApiE
             return Ok(Some(gp.to_string()));
         }
         if gp.starts_with("PractitionerRole/") {
-            if let Some(role) = read(ctx, gp).await? {
+            if let Some(role) = crate::refs::resolve(ctx, gp).await? {
                 if let Some(org) = reference(&role, "/organization/reference") {
                     return Ok(Some(org.to_string()));
                 }

@@ -130,13 +130,13 @@ pub async fn handle(ctx: &Ctx, m: &OutboxMessage) -> Result<(), ApiError> {
     let Some(id) = m.payload.get("slot").and_then(Value::as_str) else {
         return ack(ctx, m.seq).await;
     };
-    let slot = super::scope::read(ctx, &format!("Slot/{id}")).await?;
+    let slot = crate::refs::resolve(ctx, &format!("Slot/{id}")).await?;
     let Some(slot) = slot.filter(|s| s.get("status").and_then(Value::as_str) == Some("free"))
     else {
         return ack(ctx, m.seq).await;
     };
     let actors = match slot.pointer("/schedule/reference").and_then(Value::as_str) {
-        Some(s) => super::scope::read(ctx, s)
+        Some(s) => crate::refs::resolve(ctx, s)
             .await?
             .and_then(|s| s.get("actor").cloned())
             .unwrap_or(json!([])),
