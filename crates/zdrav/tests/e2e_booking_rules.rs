@@ -229,6 +229,28 @@ fn find_by_organisation_region_and_channel() {
         s.get("Appointment/$find?start=2026-12-01&end=2026-12-05&channel=fax"),
         400,
     );
+    // The CapabilityStatement lists the booking operations.
+    let cs = expect(s.get("metadata"), 200);
+    let ops = |t: &str| -> Vec<String> {
+        cs["rest"][0]["resource"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["type"] == t)
+            .map(|r| {
+                r["operation"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|o| o["name"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for op in ["find", "book", "cancel", "reschedule", "kpi"] {
+        assert!(ops("Appointment").contains(&op.to_string()), "{op}");
+    }
+    assert!(ops("Schedule").contains(&"generate".to_string()));
     // Without _total=accurate there is no count, only the page.
     let page = expect(
         s.get("Appointment/$find?start=2026-12-01&end=2026-12-05&region=50&_count=5"),

@@ -165,3 +165,43 @@ fn searches_use_indexes() {
         }
     }
 }
+
+/// The condition with the fewest index rows drives, whatever the order the query gives them
+/// in; among conditions the first estimate cannot tell apart, the second one decides.
+#[test]
+fn the_smallest_condition_drives() {
+    let conn = schema();
+    conn.execute_batch(
+        "INSERT INTO search_param (pid, param, rtype) VALUES
+           (1, 'status', 'Observation'), (2, 'code', 'Observation'), (3, 'category', 'Observation');",
+    )
+    .unwrap();
+    let mut insert = conn
+        .prepare("INSERT INTO idx_token (rk, pid, ord, system, code) VALUES (?1, ?2, 0, 'http://loinc.org', ?3)")
+        .unwrap();
+    for rk in 1..=6_000i64 {
+        insert.execute(rusqlite::params![rk, 1, "final"]).unwrap();
+        if rk <= 3_000 {
+            insert.execute(rusqlite::params![rk, 3, "lab"]).unwrap();
+        }
+        if rk <= 3 {
+            insert.execute(rusqlite::params![rk, 2, "8867-4"]).unwrap();
+        }
+    }
+    let driver = |conditions: Vec<Condition>| {
+        super::driver(&conn, &q(&["Observation"], conditions), 0)
+            .unwrap_or_else(|_| panic!("driver"))
+    };
+    let (status, code, category) = (
+        || token("status", "final"),
+        || token("code", "8867-4"),
+        || token("category", "lab"),
+    );
+    assert_eq!(driver(vec![status(), code()]), Some(1));
+    assert_eq!(driver(vec![code(), status()]), Some(0));
+    // Both past the first cap (1,000): the second estimate (up to 5,000) finds category smaller.
+    assert_eq!(driver(vec![status(), category()]), Some(1));
+    assert_eq!(driver(vec![category(), status()]), Some(0));
+    // One condition: nothing to choose.
+    assert_eq!(driver(vec![status()]), None);
+}
