@@ -154,7 +154,8 @@ pub fn append_only() -> ApiError {
 }
 
 /// Checks one entry of a batch or transaction (`method`, type) for an authenticated caller.
-/// Entries are not confined one by one yet, so a confined caller cannot post bundles.
+/// Entries are not confined one by one yet, so a confined caller cannot post bundles; an entry
+/// that changes a resource by id also needs [`crate::care::check_existing`] on its target.
 pub fn check_entry(ctx: &Ctx, method: &str, rtype: &str, has_id: bool) -> Result<(), ApiError> {
     use Interaction::*;
     if rtype == "AuditEvent" && matches!(method, "PATCH" | "DELETE") {
@@ -177,12 +178,13 @@ pub fn check_entry(ctx: &Ctx, method: &str, rtype: &str, has_id: bool) -> Result
         (_, false) => Search,
     };
     match guard(ctx, rtype, interaction)? {
-        // Entries that change a resource by id would each need their target checked first.
-        Reach::All if ctx.care.is_some() && matches!(interaction, Update | Delete) => {
+        // Entries that change a resource by id have their target checked like a direct
+        // request (care::check_existing); conditional ones would need every match checked.
+        Reach::All if ctx.care.is_some() && matches!(interaction, Update | Delete) && !has_id => {
             Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",
-                format!("{method} entries are not available in bundles to a practitioner limited to their patients; use {method} [type]/[id]"),
+                format!("conditional {method} entries are not available in bundles to a practitioner limited to their patients; use {method} [type]/[id]"),
             ))
         }
         Reach::All => Ok(()),

@@ -112,6 +112,12 @@ async fn not_found() -> Response {
 
 /// The whole HTTP application.
 pub fn app(ctx: Ctx) -> Router {
+    app_with(ctx, Router::new())
+}
+
+/// The whole HTTP application with more routes (the web pages), which share its limits,
+/// security headers and metrics.
+pub fn app_with(ctx: Ctx, pages: Router) -> Router {
     let metrics = Arc::new(metrics::Metrics::default());
     let state = AppState {
         ctx: ctx.clone(),
@@ -138,6 +144,7 @@ pub fn app(ctx: Ctx) -> Router {
         .with_state(state)
         .merge(smart)
         .merge(fhir)
+        .merge(pages)
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             metrics,

@@ -135,6 +135,21 @@ pub async fn handle(
         }
         return r;
     }
+    serve(ctx, method, uri, headers, body).await
+}
+
+/// Everything after authentication: `ctx.caller` is who the request runs as. The web pages
+/// call this in-process with their signed-in user, so they obey exactly the API's access
+/// rules and leave the same audit trail.
+pub async fn serve(
+    mut ctx: Ctx,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let segs = segments(uri.path());
+    let seg: Vec<&str> = segs.iter().map(String::as_str).collect();
     if let crate::auth::Caller::Principal(p) = ctx.caller.clone() {
         match crate::care::of(&ctx, &p, &headers).await {
             Ok((care, reason)) => {

@@ -1,6 +1,7 @@
 //! The `zdrav` binary: `serve` runs the FHIR server, `load` bulk-loads transaction bundles and
 //! NDJSON (gzip too) into a database, `export` writes a database out as NDJSON files.
 
+mod demo;
 mod export;
 mod load;
 mod nsi;
@@ -63,7 +64,8 @@ enum Cmd {
         /// Public base URL of the FHIR API (default: http://LISTEN/fhir).
         #[arg(long)]
         base_url: Option<String>,
-        /// Load the bundled demo patients if the database is empty.
+        /// Load the demo (synthetic patients and a Russian demo clinic with signed documents)
+        /// if the database is empty, open the demo schedules, and let the demo users sign in.
         #[arg(long)]
         demo: bool,
         /// Largest request body, in MiB.
@@ -271,13 +273,20 @@ async fn run(cli: Cli) -> Result<(), String> {
             if !no_outbox_worker {
                 zdrav_server::booking::waitlist::start(ctx.clone());
             }
+            // The pages sign users in with the built-in issuer even when the API runs without
+            // authentication, so that they act as a real user under the API's rules.
+            let mut security = zdrav_server::auth::Security::open(&ctx.store).await?;
+            if let Some(path) = &auth_config {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                security.config = zdrav_server::smart::AuthConfig::from_json(&text)?;
+            } else if demo {
+                security.config.users = demo::users();
+            }
+            // Audit events are written for authenticated callers only, so this records the
+            // pages' users also under --no-auth.
+            ctx.audit = Some(zdrav_server::audit::Audit::start(ctx.store.clone()));
             if !no_auth {
-                let mut security = zdrav_server::auth::Security::open(&ctx.store).await?;
-                if let Some(path) = &auth_config {
-                    let text = std::fs::read_to_string(path)
-                        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-                    security.config = zdrav_server::smart::AuthConfig::from_json(&text)?;
-                }
                 if let (Some(iss), Some(path)) = (&issuer, &jwks_file) {
                     let text = std::fs::read_to_string(path)
                         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -292,8 +301,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     }
                     tracing::info!(issuer = %iss, keys = n, "trusting an external issuer");
                 }
-                ctx.security = Some(Arc::new(security));
-                ctx.audit = Some(zdrav_server::audit::Audit::start(ctx.store.clone()));
+                ctx.security = Some(Arc::new(security.clone()));
             } else if auth_config.is_some() || issuer.is_some() {
                 return Err(
                     "--auth-config and --issuer need authentication on: drop --no-auth".into(),
@@ -305,8 +313,20 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
             export::serve_jobs(&mut ctx, &database, export_dir);
             if demo {
-                load::demo(&ctx).await?;
+                demo::load(&ctx).await?;
             }
+            let store_label = if database.starts_with("postgres") {
+                "PostgreSQL"
+            } else {
+                "SQLite (встроенная)"
+            };
+            let pages = zdrav_web::router(zdrav_web::Web::new(
+                ctx.clone(),
+                Arc::new(security.clone()),
+                security.config.users.clone(),
+                demo,
+                store_label.into(),
+            ));
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
@@ -315,10 +335,22 @@ async fn run(cli: Cli) -> Result<(), String> {
                 "zdrav: FHIR API at {} (CapabilityStatement: {}/metadata)",
                 ctx.base, ctx.base
             );
-            if let Some(acceptor) = tls {
-                return tls::serve(listener, zdrav_server::app(ctx), acceptor).await;
+            let root = ctx
+                .base
+                .strip_suffix("/fhir")
+                .unwrap_or(&ctx.base)
+                .to_string();
+            eprintln!(
+                "zdrav: start page at {root}/ («Мое здоровье»: {root}/portal, АРМ: {root}/arm)"
+            );
+            if demo && auth_config.is_none() {
+                eprintln!("zdrav: demo users (password = name): patient, patient2, doctor, cardio, registrar");
             }
-            let app = zdrav_server::app(ctx).into_make_service_with_connect_info::<SocketAddr>();
+            if let Some(acceptor) = tls {
+                return tls::serve(listener, zdrav_server::app_with(ctx, pages), acceptor).await;
+            }
+            let app = zdrav_server::app_with(ctx, pages)
+                .into_make_service_with_connect_info::<SocketAddr>();
             axum::serve(listener, app)
                 .with_graceful_shutdown(async {
                     let _ = tokio::signal::ctrl_c().await;

@@ -250,6 +250,9 @@ async fn run_single(
 ) -> Result<Reply, ApiError> {
     let need =
         |r: Option<Value>| r.ok_or_else(|| ApiError::bad_request("entry.resource is missing"));
+    if let (Some(id), []) = (req.id.as_deref(), req.rest.as_slice()) {
+        crate::care::check_existing(ctx, &req.method, &[&req.rtype, id]).await?;
+    }
     match (req.method.as_str(), req.id.as_deref(), req.rest.as_slice()) {
         ("POST", None, []) => rest::create(ctx, &req.rtype, need(resource)?, &req.cond).await,
         ("PUT", Some(id), []) => {

@@ -181,6 +181,9 @@ pub(super) async fn transaction(
         }
         let Some(id) = ids[i].clone() else { continue };
         if matches!(req.method.as_str(), "PUT" | "PATCH" | "DELETE") {
+            crate::care::check_existing(ctx, &req.method, &[&req.rtype, &id])
+                .await
+                .map_err(|e| entry_err(i, e))?;
             crate::remd::check_change(ctx, &req.rtype, &id)
                 .await
                 .map_err(|e| entry_err(i, e))?;

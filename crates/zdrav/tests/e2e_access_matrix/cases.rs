@@ -337,8 +337,8 @@ pub fn other_role_cases() -> Vec<Case> {
         "code": {"text": "пульс"}, "subject": {"reference": "Patient/pb"}}));
     v.push(dev_ok);
     v.push(dev_other);
-    // Bundles: a limited practitioner may create for their patients, not for others, and may
-    // not change resources by id inside a bundle.
+    // Bundles: a limited practitioner may create and change by id for their patients, not for
+    // others (an existing record of another patient is 404 as if absent, like a direct PUT).
     let tx = |p: &str| {
         json!({"resourceType": "Bundle", "type": "transaction", "entry": [{
             "fullUrl": "urn:uuid:6a1f7c3e-0000-4000-8000-000000000001",
@@ -350,12 +350,17 @@ pub fn other_role_cases() -> Vec<Case> {
     tx_ok.body = Some(tx("pa"));
     let mut tx_other = case("d1", "POST", "", Status(403));
     tx_other.body = Some(tx("pg"));
-    let mut tx_put = case("d1", "POST", "", Status(403));
-    tx_put.body = Some(
+    let put_tx = |o: Value, id: &str| {
         json!({"resourceType": "Bundle", "type": "transaction", "entry": [{
-        "resource": obs("oa", "pa"), "request": {"method": "PUT", "url": "Observation/oa"}}]}),
-    );
-    v.extend([tx_ok, tx_other, tx_put]);
+        "resource": o, "request": {"method": "PUT", "url": format!("Observation/{id}")}}]})
+    };
+    let mut tx_put = case("d1", "POST", "", Status(200));
+    tx_put.body = Some(put_tx(obs("oa", "pa"), "oa"));
+    let mut tx_put_other = case("d1", "POST", "", Status(404));
+    tx_put_other.body = Some(put_tx(obs("og", "pa"), "og"));
+    let mut tx_move_out = case("d1", "POST", "", Status(403));
+    tx_move_out.body = Some(put_tx(obs("oa", "pg"), "oa"));
+    v.extend([tx_ok, tx_other, tx_put, tx_put_other, tx_move_out]);
     // Break-glass: a stated reason opens a record outside care, for this request only.
     let mut glass = case("d1", "GET", "Patient/pg", Status(200));
     glass.break_glass = Some("%D0%BA%D0%BE%D0%BC%D0%B0%2C%20%D0%B1%D0%B5%D0%B7%20%D1%81%D0%BE%D0%B7%D0%BD%D0%B0%D0%BD%D0%B8%D1%8F");
