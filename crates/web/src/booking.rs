@@ -139,6 +139,62 @@ pub async fn choices(fhir: &Fhir, ask: &Ask) -> Result<(Vec<Choice>, Vec<Choice>
     Ok((specialty_choices, orgs))
 }
 
+/// The first participant of an appointment that is a doctor (PractitionerRole or
+/// Practitioner), as a reference.
+pub fn doctor_of(a: &Value) -> String {
+    a.get("participant")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.pointer("/actor/reference").and_then(Value::as_str))
+        .find(|r| r.starts_with("PractitionerRole/") || r.starts_with("Practitioner/"))
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Everything the search form and its results show.
+pub struct Search {
+    /// What was asked.
+    pub ask: Ask,
+    /// What to fix in the input, if anything.
+    pub problem: Option<String>,
+    /// Specialties to choose from.
+    pub specialties: Vec<Choice>,
+    /// Organisations to choose from.
+    pub organizations: Vec<Choice>,
+    /// Free time found (when asked and the input is fine).
+    pub offers: Vec<Offer>,
+}
+
+impl Search {
+    /// Reads the form `q`, the choices and (when asked) the free time through `channel`.
+    pub async fn run(
+        fhir: &Fhir,
+        q: &[(String, String)],
+        channel: &str,
+    ) -> Result<Search, Failure> {
+        let (ask, problem) = Ask::read(q);
+        let (specialties, organizations) = choices(fhir, &ask).await?;
+        let offers = if ask.asked && problem.is_none() {
+            find(fhir, &ask, channel).await?
+        } else {
+            Vec::new()
+        };
+        Ok(Search {
+            ask,
+            problem,
+            specialties,
+            organizations,
+            offers,
+        })
+    }
+
+    /// Whether results are shown.
+    pub fn shown(&self) -> bool {
+        self.ask.asked && self.problem.is_none()
+    }
+}
+
 /// Free slots for `ask` over two weeks from its first day, through `channel`.
 pub async fn find(fhir: &Fhir, ask: &Ask, channel: &str) -> Result<Vec<Offer>, Failure> {
     let Some(specialty) = &ask.specialty else {
@@ -171,16 +227,7 @@ pub async fn find(fhir: &Fhir, ask: &Ask, channel: &str) -> Result<Vec<Offer>, F
             .strip_prefix("Slot/")
             .unwrap_or("")
             .to_string();
-        let actor = a
-            .get("participant")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|p| p.pointer("/actor/reference").and_then(Value::as_str))
-            .find(|r| r.starts_with("PractitionerRole/") || r.starts_with("Practitioner/"))
-            .unwrap_or("")
-            .to_string();
-        let (doctor, organization) = names.of(fhir, &actor).await;
+        let (doctor, organization) = names.of(fhir, &doctor_of(a)).await;
         offers.push(Offer {
             slot,
             when: view::when(view::text(a, "/start")),

@@ -103,6 +103,13 @@ impl Web {
         Ok(s)
     }
 
+    /// The fields of a POSTed form whose token matches the session; the refusal page if not.
+    pub fn posted(&self, s: &Signed, body: &str) -> Result<Vec<(String, String)>, Response> {
+        let f = crate::forms::parse(body);
+        self.check_form(s, crate::forms::first(&f, "csrf"))?;
+        Ok(f)
+    }
+
     /// Checks the form token of a POST; the refusal page if it does not match the session.
     pub fn check_form(&self, s: &Signed, token: Option<&str>) -> Result<(), Response> {
         if token == Some(s.csrf.as_str()) {

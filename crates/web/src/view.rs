@@ -130,6 +130,11 @@ pub fn message_page(status: StatusCode, page: Chrome, text: &str) -> Response {
     html(status, MessagePage { page, text })
 }
 
+/// The 404 page for an address naming something that cannot exist (a malformed id).
+pub fn no_such(s: &Signed, title: &str, text: &str) -> Response {
+    message_page(StatusCode::NOT_FOUND, Chrome::new(title, Some(s)), text)
+}
+
 /// The page for a failed FHIR request.
 pub fn failure_page(s: &Signed, f: &Failure) -> Response {
     let status = if f.status.is_server_error() {

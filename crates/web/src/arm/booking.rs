@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
-use crate::booking::{self, Ask, Choice, Offer};
+use crate::booking::{self, Choice, Offer, Search};
 use crate::session::Signed;
 use crate::view::{self, Chrome};
 use crate::{forms, Web};
@@ -43,36 +43,27 @@ async fn render(
         Ok(p) => view::person_name(&p),
         Err(f) => return view::failure_page(s, &f),
     };
-    let (ask, problem) = Ask::read(q);
-    let status = if problem.is_some() && status == StatusCode::OK {
+    let found = match Search::run(&fhir, q, CHANNEL).await {
+        Ok(f) => f,
+        Err(f) => return view::failure_page(s, &f),
+    };
+    let status = if found.problem.is_some() && status == StatusCode::OK {
         StatusCode::BAD_REQUEST
     } else {
         status
-    };
-    let (specialties, organizations) = match booking::choices(&fhir, &ask).await {
-        Ok(c) => c,
-        Err(f) => return view::failure_page(s, &f),
-    };
-    let offers = if ask.asked && problem.is_none() {
-        match booking::find(&fhir, &ask, CHANNEL).await {
-            Ok(o) => o,
-            Err(f) => return view::failure_page(s, &f),
-        }
-    } else {
-        Vec::new()
     };
     view::html(
         status,
         BookPage {
             page: Chrome::new("Запись пациента к врачу", Some(s))
-                .with_outcome(notice, alert.or(problem.clone())),
+                .with_outcome(notice, alert.or(found.problem.clone())),
             id: id.to_string(),
             patient,
-            specialties,
-            organizations,
-            from: ask.from.clone(),
-            asked: ask.asked && problem.is_none(),
-            offers,
+            asked: found.shown(),
+            from: found.ask.from,
+            specialties: found.specialties,
+            organizations: found.organizations,
+            offers: found.offers,
             action: format!("/arm/patients/{id}/book"),
             book_action: format!("/arm/patients/{id}/book"),
         },
@@ -91,11 +82,7 @@ pub async fn page(
         Err(r) => return r,
     };
     if !forms::is_id(&id) {
-        return view::message_page(
-            StatusCode::NOT_FOUND,
-            Chrome::new("Запись пациента к врачу", Some(&s)),
-            "Такого пациента нет.",
-        );
+        return view::no_such(&s, "Запись пациента к врачу", "Такого пациента нет.");
     }
     let notice = (forms::first(&q, "done") == Some("booked"))
         .then(|| "Пациент записан на приём.".to_string());
@@ -113,16 +100,12 @@ pub async fn book(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let f = forms::parse(&body);
-    if let Err(r) = web.check_form(&s, forms::first(&f, "csrf")) {
-        return r;
-    }
+    let f = match web.posted(&s, &body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     if !forms::is_id(&id) {
-        return view::message_page(
-            StatusCode::NOT_FOUND,
-            Chrome::new("Запись пациента к врачу", Some(&s)),
-            "Такого пациента нет.",
-        );
+        return view::no_such(&s, "Запись пациента к врачу", "Такого пациента нет.");
     }
     let Some(slot) = forms::filled(&f, "slot").filter(|x| forms::is_id(x)) else {
         let msg = Some("Выберите время приёма из списка.".to_string());

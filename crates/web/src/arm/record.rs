@@ -174,11 +174,7 @@ pub async fn page(State(web): State<Web>, headers: HeaderMap, Path(id): Path<Str
         Err(r) => return r,
     };
     if !forms::is_id(&id) {
-        return view::message_page(
-            StatusCode::NOT_FOUND,
-            Chrome::new("Карта недоступна", Some(&s)),
-            "Такого пациента нет.",
-        );
+        return view::no_such(&s, "Карта недоступна", "Такого пациента нет.");
     }
     render(&web, &s, &id, None).await
 }
@@ -194,17 +190,13 @@ pub async fn emergency(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let f = forms::parse(&body);
-    if let Err(r) = web.check_form(&s, forms::first(&f, "csrf")) {
-        return r;
-    }
+    let f = match web.posted(&s, &body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     let reason = forms::filled(&f, "reason").unwrap_or("");
     if !forms::is_id(&id) {
-        return view::message_page(
-            StatusCode::NOT_FOUND,
-            Chrome::new("Карта недоступна", Some(&s)),
-            "Такого пациента нет.",
-        );
+        return view::no_such(&s, "Карта недоступна", "Такого пациента нет.");
     }
     if reason.chars().count() < 5 {
         return view::html(

@@ -300,11 +300,7 @@ pub async fn open(
         Err(r) => return r,
     };
     if !forms::is_id(&id) {
-        return view::message_page(
-            StatusCode::NOT_FOUND,
-            Chrome::new("Документ", Some(&s)),
-            "Такого документа нет.",
-        );
+        return view::no_such(&s, "Документ", "Такого документа нет.");
     }
     let notice = (forms::first(&q, "done") == Some("registered"))
         .then(|| "Документ зарегистрирован: подписи врача и организации проверены.".to_string());
@@ -329,11 +325,7 @@ pub async fn body(State(web): State<Web>, headers: HeaderMap, Path(id): Path<Str
         Err(r) => return r,
     };
     if !forms::is_id(&id) {
-        return view::message_page(
-            StatusCode::NOT_FOUND,
-            Chrome::new("Документ", Some(&s)),
-            "Такого документа нет.",
-        );
+        return view::no_such(&s, "Документ", "Такого документа нет.");
     }
     crate::document::download(&web.fhir(&s), &id)
         .await

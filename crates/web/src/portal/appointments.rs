@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::{json, Value};
 
-use crate::booking::{self, Ask, Choice, Offer};
+use crate::booking::{self, Choice, Offer, Search};
 use crate::session::Signed;
 use crate::view::{self, Chrome};
 use crate::{forms, Web};
@@ -73,9 +73,11 @@ async fn render(
     status: StatusCode,
 ) -> Response {
     let fhir = web.fhir(s);
-    let (ask, problem) = Ask::read(q);
-    let alert = alert.or(problem.clone());
-    let status = if problem.is_some() && status == StatusCode::OK {
+    let found = match Search::run(&fhir, q, CHANNEL).await {
+        Ok(f) => f,
+        Err(f) => return view::failure_page(s, &f),
+    };
+    let status = if found.problem.is_some() && status == StatusCode::OK {
         StatusCode::BAD_REQUEST
     } else {
         status
@@ -89,28 +91,17 @@ async fn render(
         Ok(b) => mine(&fhir, &b).await,
         Err(f) => return view::failure_page(s, &f),
     };
-    let (specialties, organizations) = match booking::choices(&fhir, &ask).await {
-        Ok(c) => c,
-        Err(f) => return view::failure_page(s, &f),
-    };
-    let offers = if ask.asked && problem.is_none() {
-        match booking::find(&fhir, &ask, CHANNEL).await {
-            Ok(o) => o,
-            Err(f) => return view::failure_page(s, &f),
-        }
-    } else {
-        Vec::new()
-    };
     view::html(
         status,
         AppointmentsPage {
-            page: Chrome::new("Запись к врачу", Some(s)).with_outcome(notice, alert),
+            page: Chrome::new("Запись к врачу", Some(s))
+                .with_outcome(notice, alert.or(found.problem.clone())),
             mine,
-            specialties,
-            organizations,
-            from: ask.from.clone(),
-            asked: ask.asked && problem.is_none(),
-            offers,
+            asked: found.shown(),
+            from: found.ask.from,
+            specialties: found.specialties,
+            organizations: found.organizations,
+            offers: found.offers,
             action: "/portal/appointments",
             book_action: "/portal/appointments/book",
         },
@@ -127,16 +118,7 @@ async fn mine(fhir: &crate::fhir::Fhir, bundle: &Value) -> Vec<Mine> {
         let future = chrono::DateTime::parse_from_rfc3339(start)
             .map(|t| t.timestamp() > now)
             .unwrap_or(false);
-        let actor = a
-            .get("participant")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|p| p.pointer("/actor/reference").and_then(Value::as_str))
-            .find(|r| !r.starts_with("Patient/"))
-            .unwrap_or("")
-            .to_string();
-        let (doctor, organization) = names.of(fhir, &actor).await;
+        let (doctor, organization) = names.of(fhir, &booking::doctor_of(a)).await;
         let specialty = view::concept(a.pointer("/specialty/0"));
         out.push(Mine {
             id: view::text(a, "/id").to_string(),
@@ -160,14 +142,10 @@ async fn mine(fhir: &crate::fhir::Fhir, bundle: &Value) -> Vec<Mine> {
 
 /// `POST /portal/appointments/book` (`slot`, `csrf`, and the search to return to).
 pub async fn book(State(web): State<Web>, headers: HeaderMap, body: String) -> Response {
-    let (s, me) = match super::citizen(&web, &headers, "/portal/appointments") {
+    let (s, me, f) = match super::citizen_post(&web, &headers, &body, "/portal/appointments") {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let f = forms::parse(&body);
-    if let Err(r) = web.check_form(&s, forms::first(&f, "csrf")) {
-        return r;
-    }
     let Some(slot) = forms::filled(&f, "slot").filter(|x| forms::is_id(x)) else {
         return render(
             &web,
@@ -200,14 +178,10 @@ pub async fn cancel(
     Path(id): Path<String>,
     body: String,
 ) -> Response {
-    let (s, me) = match super::citizen(&web, &headers, "/portal/appointments") {
+    let (s, me, _) = match super::citizen_post(&web, &headers, &body, "/portal/appointments") {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let f = forms::parse(&body);
-    if let Err(r) = web.check_form(&s, forms::first(&f, "csrf")) {
-        return r;
-    }
     if !forms::is_id(&id) {
         return render(
             &web,

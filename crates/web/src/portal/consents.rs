@@ -145,14 +145,10 @@ async fn render(
 
 /// `POST /portal/consents` (`actor`, optional `until`): grants access.
 pub async fn grant(State(web): State<Web>, headers: HeaderMap, body: String) -> Response {
-    let (s, me) = match super::citizen(&web, &headers, "/portal/consents") {
+    let (s, me, f) = match super::citizen_post(&web, &headers, &body, "/portal/consents") {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let f = forms::parse(&body);
-    if let Err(r) = web.check_form(&s, forms::first(&f, "csrf")) {
-        return r;
-    }
     let bad = |msg: &str| {
         render(
             &web,
@@ -206,14 +202,10 @@ pub async fn revoke(
     Path(id): Path<String>,
     body: String,
 ) -> Response {
-    let (s, me) = match super::citizen(&web, &headers, "/portal/consents") {
+    let (s, me, _) = match super::citizen_post(&web, &headers, &body, "/portal/consents") {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let f = forms::parse(&body);
-    if let Err(r) = web.check_form(&s, forms::first(&f, "csrf")) {
-        return r;
-    }
     if !forms::is_id(&id) {
         return render(
             &web,

@@ -92,11 +92,7 @@ pub async fn open(State(web): State<Web>, headers: HeaderMap, Path(id): Path<Str
         Err(r) => return r,
     };
     if !crate::forms::is_id(&id) {
-        return view::message_page(
-            StatusCode::NOT_FOUND,
-            Chrome::new("Документ", Some(&s)),
-            "Такого документа нет.",
-        );
+        return view::no_such(&s, "Документ", "Такого документа нет.");
     }
     match crate::document::load(&web, &web.fhir(&s), &id).await {
         Ok(doc) => view::html(
@@ -119,11 +115,7 @@ pub async fn body(State(web): State<Web>, headers: HeaderMap, Path(id): Path<Str
         Err(r) => return r,
     };
     if !crate::forms::is_id(&id) {
-        return view::message_page(
-            StatusCode::NOT_FOUND,
-            Chrome::new("Документ", Some(&s)),
-            "Такого документа нет.",
-        );
+        return view::no_such(&s, "Документ", "Такого документа нет.");
     }
     crate::document::download(&web.fhir(&s), &id)
         .await

@@ -35,6 +35,19 @@ pub(crate) fn citizen(
     }
 }
 
+/// For a form POSTed by a citizen: the citizen, their patient id and the fields (the form
+/// token checked), or the answer to give instead.
+pub(crate) fn citizen_post(
+    web: &Web,
+    headers: &HeaderMap,
+    body: &str,
+    back: &str,
+) -> Result<(Signed, String, Vec<(String, String)>), Response> {
+    let (s, me) = citizen(web, headers, back)?;
+    let f = web.posted(&s, body)?;
+    Ok((s, me, f))
+}
+
 #[derive(Template)]
 #[template(path = "portal/home.html")]
 struct Home {
