@@ -45,7 +45,8 @@ fn conditions(h: &HeaderMap) -> Result<Conditions, ApiError> {
     })
 }
 
-fn http_date(instant: &str) -> Option<String> {
+/// An instant as an HTTP date (`Last-Modified`).
+pub(crate) fn http_date(instant: &str) -> Option<String> {
     let (start, _) = zdrav_store::parse_fhir_datetime_range(instant)?;
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_micros(u64::try_from(start).ok()?);
     Some(httpdate::fmt_http_date(t))
