@@ -330,6 +330,12 @@ pub async fn after(
             event.entities.push(format!("{t}/{id}"));
         }
         event.patients.extend(patients_of(ctx, &body));
+        // A document's body is its patient's data: audited under its securityContext's patient.
+        if event.patients.is_empty() && body.get("resourceType") == Some(&json!("Binary")) {
+            if let Ok(Some((_, _, context))) = crate::remd::binary_context(ctx, &body).await {
+                event.patients.extend(patients_of(ctx, &context));
+            }
+        }
     } else {
         event.query = Some(format!(
             "{path}{}",

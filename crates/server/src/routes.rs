@@ -152,8 +152,10 @@ pub async fn handle(
         return crate::export::http::handle(&ctx, &method, &uri, &headers, body, &seg).await;
     }
     let q = query::parse(uri.query().unwrap_or(""));
+    let raw = crate::binary::wants_raw(&method, &seg, &headers, query::first(&q, "_format"));
     let content_type = match body::negotiate(&headers, query::first(&q, "_format")) {
         Ok(ct) => ct,
+        Err(_) if raw => "application/fhir+json",
         Err(e) => return error_response(&e, "application/fhir+json"),
     };
     let pretty = query::first(&q, "_pretty") == Some("true");
@@ -161,6 +163,8 @@ pub async fn handle(
     let answer = dispatch(&ctx, &method, &uri, &headers, body, &q).await;
     crate::audit::after(&ctx, method.as_str(), &seg, uri.query(), &answer).await;
     match answer {
+        Ok(reply) if raw => crate::binary::native(reply, seg.get(1).copied().unwrap_or(""), head)
+            .unwrap_or_else(|reply| render(&ctx, *reply, content_type, pretty, head)),
         Ok(reply) => render(&ctx, reply, content_type, pretty, head),
         Err(e) => {
             let mut r = error_response(&e, content_type);
