@@ -33,6 +33,7 @@ pub mod routes;
 pub mod search;
 pub mod smart;
 pub mod terminology;
+pub mod timeline;
 pub mod validate_op;
 pub mod views;
 

@@ -267,7 +267,7 @@ fn allowed_methods(
         [t] if is_type(t) => &["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"],
         [t, "_history"] if is_type(t) => READ,
         [t, "_search"] if is_type(t) => &["POST"],
-        ["Patient", id, "$everything"] if is_id(id) => READ,
+        ["Patient", id, "$everything" | "$timeline"] if is_id(id) => READ,
         [c, id, t] if is_type(c) && is_id(id) && is_type(t) => READ,
         [c, id, t, "_search"] if is_type(c) && is_id(id) && is_type(t) => &["POST"],
         [t, "$validate"] if is_type(t) => &["POST"],
@@ -498,6 +498,9 @@ pub async fn get(
         )),
         (Some(id), ["$everything"]) if rtype == "Patient" => {
             crate::search::everything(ctx, id, q).await
+        }
+        (Some(id), ["$timeline"]) if rtype == "Patient" => {
+            crate::timeline::timeline(ctx, id, q).await
         }
         (Some(id), [t]) if ctx.defs.is_resource_type(t) => {
             let scope = crate::search::Scope::Compartment {
