@@ -15,8 +15,8 @@
 //! (`_offset + _count + 1`) under one snapshot. The store orders a descending date sort by the
 //! end of each value's range and the timeline by the start, so the k-way merge needs a stopping
 //! rule: a source is read no further once the end of its last value read lies before the
-//! start of the page bound's last event, since nothing it still holds can start later. For
-//! point-in-time dates (all of the above but Encounter periods) that is the first batch.
+//! start of the page bound's last event, since nothing it still holds can start later. That is
+//! usually after the first batch; long periods (a hospital stay) can need more.
 
 use std::collections::HashSet;
 
