@@ -160,8 +160,11 @@ fn parse_args(params: &[(String, String)]) -> Result<Args, ApiError> {
                     }
                     list.push(t.to_string());
                 }
-                a.types.get_or_insert_with(Vec::new).extend(list);
-                a.echo.push((k.clone(), v.clone()));
+                // An empty `type=` restricts nothing.
+                if !list.is_empty() {
+                    a.types.get_or_insert_with(Vec::new).extend(list);
+                    a.echo.push((k.clone(), v.clone()));
+                }
             }
             "date" => {
                 let (prefix, text) = match v.get(..2) {
@@ -482,6 +485,7 @@ mod tests {
         let eq = args("date=2020-05").unwrap();
         assert_eq!(eq.from, zdrav_search::date_range("2020-05-01").unwrap().0);
         assert_eq!(eq.until, zdrav_search::date_range("2020-06-01").unwrap().0);
+        assert!(args("type=").unwrap().types.is_none());
         for wrong in [
             "type=Observation",
             "date=sa2020",

@@ -163,6 +163,19 @@ fn registered_bodies_download_only_as_registered() {
     let r = accept(&s, "GET", "Binary/doc-a-body", "application/pdf");
     assert!(r.bytes().unwrap().as_ref() == body.as_slice());
 
+    // A body whose securityContext names its patient, not its document, is still checked
+    // against the document whose attachment names it.
+    let own = body[..5_000].to_vec();
+    let signed = vec![
+        ("Practitioner/doc1", sg.o.sign(&sg.doctor, &own)),
+        ("Organization/org1", sg.o.sign(&sg.clinic1, &own)),
+    ];
+    let mut tx = registration_for("doc-p", &own, &signed, None, &DEFAULT_PARTIES);
+    tx["entry"][0]["resource"]["securityContext"] = json!({"reference": "Patient/p1"});
+    expect(s.post("", &tx), 200);
+    let r = accept(&s, "GET", "Binary/doc-p-body", "application/pdf");
+    assert!(r.bytes().unwrap().as_ref() == own.as_slice());
+
     // Damaged in the database: never served, in any form.
     damage(&s, "doc-a-body");
     for (method, path, kind) in [
@@ -194,6 +207,15 @@ fn registered_bodies_download_only_as_registered() {
             .status()
             .as_u16(),
         500
+    );
+    damage(&s, "doc-p-body");
+    let v = expect(s.get("Binary/doc-p-body"), 500);
+    assert!(
+        v["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap_or("")
+            .contains("does not match its registered hash (DocumentReference/doc-p"),
+        "{v}"
     );
     // The document and the other bodies are untouched.
     expect(s.get("DocumentReference/doc-a"), 200);
