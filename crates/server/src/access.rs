@@ -25,7 +25,7 @@ fn interactions<'a>(m: &str, seg: &[&'a str]) -> Vec<(&'a str, Interaction)> {
         ("GET" | "HEAD", [t]) | ("POST", [t, "_search"]) | ("GET" | "HEAD", [t, "_history"]) => {
             vec![(t, Search)]
         }
-        ("GET" | "HEAD", ["Patient", _, "$everything"]) => {
+        ("GET" | "HEAD", ["Patient", _, "$everything" | "$timeline"]) => {
             vec![("Patient", Read), ("*", Search)]
         }
         ("GET" | "HEAD", [_, _, t]) | ("POST", [_, _, t, "_search"])
@@ -266,6 +266,13 @@ pub async fn confined(
                 return Err(hidden("Patient", id));
             }
             let reply = crate::search::everything(ctx, id, q).await?;
+            Ok(filter_bundle(ctx, own, reply))
+        }
+        ("GET" | "HEAD", ["Patient", id, "$timeline"]) => {
+            if *id != own {
+                return Err(hidden("Patient", id));
+            }
+            let reply = crate::timeline::timeline(ctx, id, q).await?;
             Ok(filter_bundle(ctx, own, reply))
         }
         ("POST", [t]) => {

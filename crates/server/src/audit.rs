@@ -316,6 +316,9 @@ pub async fn after(
         _ => ("operation", "E", false),
     };
     let mut event = Event::new(action, subtype);
+    if let (true, ["Binary", id, ..]) = (single, seg) {
+        return binary_read(ctx, event, id, &reply.payload).await;
+    }
     let body: Option<Value> = match &reply.payload {
         crate::rest::Payload::Raw(b) => serde_json::from_slice(b).ok(),
         crate::rest::Payload::Json(v) => Some(v.clone()),
@@ -348,6 +351,30 @@ pub async fn after(
     }
     // Reads of data that belongs to no patient (an Organization, the CapabilityStatement) are
     // not patient data; BALP records access to patient data.
+    if !event.patients.is_empty() {
+        record(ctx, event).await;
+    }
+}
+
+/// Records the read of a Binary: a document's body is its patient's data, so the event names
+/// the patients of its securityContext. The stored JSON is not parsed into a copy of the body.
+async fn binary_read(ctx: &Ctx, mut event: Event, id: &str, payload: &crate::rest::Payload) {
+    let context = match payload {
+        crate::rest::Payload::Raw(b) => serde_json::from_slice::<crate::binary::BinaryView>(b)
+            .ok()
+            .and_then(|v| v.security_context?.reference),
+        crate::rest::Payload::Json(v) => v
+            .pointer("/securityContext/reference")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        crate::rest::Payload::None => return,
+    };
+    event.entities.push(format!("Binary/{id}"));
+    if let Some(r) = context {
+        if let Ok(Some(v)) = crate::refs::resolve(ctx, &r).await {
+            event.patients.extend(patients_of(ctx, &v));
+        }
+    }
     if !event.patients.is_empty() {
         record(ctx, event).await;
     }

@@ -18,6 +18,8 @@ pub struct Limits {
     pub max_page_size: usize,
     /// Default page size.
     pub default_page_size: usize,
+    /// Largest body of a registered document (РЭМД), in decoded bytes.
+    pub max_document_bytes: usize,
 }
 
 impl Default for Limits {
@@ -28,6 +30,7 @@ impl Default for Limits {
             max_json_depth: 64,
             max_page_size: 1000,
             default_page_size: 20,
+            max_document_bytes: 32 * 1024 * 1024,
         }
     }
 }

@@ -53,6 +53,8 @@ fn build(defs: &Definitions, base: &str) -> Value {
             if t == "Patient" {
                 operations.push(json!({"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}));
                 operations.push(json!({"name": "export", "definition": BULK_PATIENT_EXPORT}));
+                // The integrated record's timeline (zdrav-defined).
+                operations.push(json!({"name": "timeline", "definition": "urn:zdrav:OperationDefinition:Patient-timeline"}));
             }
             if t == "Group" {
                 operations.push(json!({"name": "export", "definition": BULK_GROUP_EXPORT}));

@@ -7,6 +7,7 @@
 pub mod access;
 pub mod audit;
 pub mod auth;
+pub mod binary;
 pub mod bindings;
 pub mod body;
 pub mod booking;
@@ -17,6 +18,7 @@ pub mod error;
 pub mod export;
 pub mod history;
 pub mod ident;
+pub mod integrity;
 pub mod limits;
 pub mod merge;
 pub mod metrics;
@@ -31,6 +33,7 @@ pub mod routes;
 pub mod search;
 pub mod smart;
 pub mod terminology;
+pub mod timeline;
 pub mod validate_op;
 pub mod views;
 

@@ -153,17 +153,27 @@ pub async fn check_transaction(
                     at(".content[0].attachment.url"),
                 )
             })?;
+        let data_at = format!(
+            "Bundle.entry[{}].resource.data",
+            entry.get(bk).copied().unwrap_or(bk)
+        );
+        let data = body.get("data").and_then(Value::as_str).unwrap_or("");
+        // Refused before decoding, so an oversized body costs no second copy.
+        let size = crate::binary::decoded_len(data);
+        if size > ctx.limits.max_document_bytes {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-costly",
+                format!(
+                    "the document body has {size} bytes, more than the limit of {} bytes (--max-document-bytes)",
+                    ctx.limits.max_document_bytes
+                ),
+            )
+            .at(data_at));
+        }
         let bytes = base64::engine::general_purpose::STANDARD
-            .decode(body.get("data").and_then(Value::as_str).unwrap_or(""))
-            .map_err(|_| {
-                refuse(
-                    "the Binary's data is not base64",
-                    format!(
-                        "Bundle.entry[{}].resource.data",
-                        entry.get(bk).copied().unwrap_or(bk)
-                    ),
-                )
-            })?;
+            .decode(data)
+            .map_err(|_| refuse("the Binary's data is not base64", data_at.clone()))?;
         check_attachment(&doc, &bytes, &at)?;
         let signed = signatures(ctx, ops, entry, &id, &bytes).await?;
         let author = first_ref(&doc, "/author", "Practitioner/").ok_or_else(|| {

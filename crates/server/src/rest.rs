@@ -541,6 +541,7 @@ pub async fn read(ctx: &Ctx, rtype: &str, id: &str, c: &Conditions) -> Result<Re
         reply.payload = Payload::None;
         return Ok(reply);
     }
+    crate::integrity::check(ctx, &r).await?;
     Ok(Reply::stored(&r))
 }
 
@@ -588,5 +589,6 @@ pub async fn vread(ctx: &Ctx, rtype: &str, id: &str, vid: &str) -> Result<Reply,
         return Err(gone(&r));
     }
     crate::care::check_read(ctx, rtype, id, &r.json).await?;
+    crate::integrity::check(ctx, &r).await?;
     Ok(Reply::stored(&r))
 }

@@ -45,7 +45,8 @@ fn conditions(h: &HeaderMap) -> Result<Conditions, ApiError> {
     })
 }
 
-fn http_date(instant: &str) -> Option<String> {
+/// An instant as an HTTP date (`Last-Modified`).
+pub(crate) fn http_date(instant: &str) -> Option<String> {
     let (start, _) = zdrav_store::parse_fhir_datetime_range(instant)?;
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_micros(u64::try_from(start).ok()?);
     Some(httpdate::fmt_http_date(t))
@@ -166,8 +167,10 @@ pub async fn serve(
         return crate::export::http::handle(&ctx, &method, &uri, &headers, body, &seg).await;
     }
     let q = query::parse(uri.query().unwrap_or(""));
+    let raw = crate::binary::wants_raw(&method, &seg, &headers, query::first(&q, "_format"));
     let content_type = match body::negotiate(&headers, query::first(&q, "_format")) {
         Ok(ct) => ct,
+        Err(_) if raw => "application/fhir+json",
         Err(e) => return error_response(&e, "application/fhir+json"),
     };
     let pretty = query::first(&q, "_pretty") == Some("true");
@@ -175,6 +178,8 @@ pub async fn serve(
     let answer = dispatch(&ctx, &method, &uri, &headers, body, &q).await;
     crate::audit::after(&ctx, method.as_str(), &seg, uri.query(), &answer).await;
     match answer {
+        Ok(reply) if raw => crate::binary::native(reply, seg.get(1).copied().unwrap_or(""), head)
+            .unwrap_or_else(|reply| render(&ctx, *reply, content_type, pretty, head)),
         Ok(reply) => render(&ctx, reply, content_type, pretty, head),
         Err(e) => {
             let mut r = error_response(&e, content_type);
@@ -277,7 +282,7 @@ fn allowed_methods(
         [t] if is_type(t) => &["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"],
         [t, "_history"] if is_type(t) => READ,
         [t, "_search"] if is_type(t) => &["POST"],
-        ["Patient", id, "$everything"] if is_id(id) => READ,
+        ["Patient", id, "$everything" | "$timeline"] if is_id(id) => READ,
         [c, id, t] if is_type(c) && is_id(id) && is_type(t) => READ,
         [c, id, t, "_search"] if is_type(c) && is_id(id) && is_type(t) => &["POST"],
         [t, "$validate"] if is_type(t) => &["POST"],
@@ -508,6 +513,9 @@ pub async fn get(
         )),
         (Some(id), ["$everything"]) if rtype == "Patient" => {
             crate::search::everything(ctx, id, q).await
+        }
+        (Some(id), ["$timeline"]) if rtype == "Patient" => {
+            crate::timeline::timeline(ctx, id, q).await
         }
         (Some(id), [t]) if ctx.defs.is_resource_type(t) => {
             let scope = crate::search::Scope::Compartment {

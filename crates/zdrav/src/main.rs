@@ -77,6 +77,9 @@ enum Cmd {
         /// Deepest JSON nesting accepted.
         #[arg(long, default_value_t = 64)]
         max_json_depth: usize,
+        /// Largest body of a registered document (РЭМД), in bytes after base64 decoding.
+        #[arg(long, default_value_t = 33_554_432)]
+        max_document_bytes: usize,
         /// Refuse references to types outside an element's targetProfile list (default: warn).
         #[arg(long)]
         strict_reference_targets: bool,
@@ -226,6 +229,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             max_body_mib,
             max_bundle_entries,
             max_json_depth,
+            max_document_bytes,
             strict_reference_targets,
             export_dir,
             auth_config,
@@ -250,6 +254,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 max_body_bytes: max_body_mib.saturating_mul(1024 * 1024),
                 max_bundle_entries,
                 max_json_depth,
+                max_document_bytes,
                 ..Limits::default()
             };
             // Read the certificate before anything else, so a bad one fails at once.

@@ -5,6 +5,8 @@
 //! the server; [`Server::start_on`] always takes a SQLite file.
 #![allow(dead_code)]
 
+pub mod remd;
+
 use reqwest::blocking::{Client, Response};
 use serde_json::Value;
 use std::path::{Path, PathBuf};

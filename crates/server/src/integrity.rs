@@ -1,0 +1,126 @@
+//! Integrity of registered document bodies (issue 9): the body of a legally significant
+//! document is served only while its bytes are those that were signed. Every read and vread of
+//! a Binary tagged registered (and so every native download, which runs through the read)
+//! recomputes the size and SHA-1 of the decoded data and compares them with the `size` and
+//! `hash` of `content[0].attachment` of the DocumentReference registered with it. A registered
+//! document never changes except its `status` (a correction supersedes it), so its current
+//! version states the registered values. On a mismatch the bytes are never served: the answer is
+//! a 500 OperationOutcome and the event is logged as an error, since only damage or tampering
+//! below the API can cause it.
+
+use axum::http::StatusCode;
+use base64::Engine;
+use serde_json::Value;
+use zdrav_store::StoredResource;
+
+use crate::binary::{self, BinaryView};
+use crate::error::ApiError;
+use crate::rest::Ctx;
+
+/// Checks a stored Binary before it is served; anything else, and unregistered bodies, pass.
+pub async fn check(ctx: &Ctx, r: &StoredResource) -> Result<(), ApiError> {
+    if r.rtype != "Binary" || r.deleted {
+        return Ok(());
+    }
+    let view: BinaryView = serde_json::from_slice(&r.json).map_err(|e| {
+        failure(
+            &r.id,
+            None,
+            format!("the stored JSON of Binary/{} is unreadable: {e}", r.id),
+        )
+    })?;
+    if !view.registered() {
+        return Ok(());
+    }
+    let Some((doc_id, attachment)) = registration(ctx, &r.id, &view).await? else {
+        return Err(failure(
+            &r.id,
+            None,
+            format!(
+                "Binary/{} is registered but no registered DocumentReference names it as its body",
+                r.id
+            ),
+        ));
+    };
+    let data = binary::base64_bytes(&r.json, view.data.as_deref().unwrap_or(""));
+    let (size, sha1) = match binary::digest(&data, true) {
+        Ok((size, Some(sha1))) => (size, sha1),
+        Ok((_, None)) | Err(_) => {
+            return Err(failure(
+                &r.id,
+                Some(&doc_id),
+                format!("the stored body of Binary/{} is not valid base64", r.id),
+            ))
+        }
+    };
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha1);
+    let want_size = attachment.get("size").and_then(Value::as_u64);
+    let want_hash = attachment.get("hash").and_then(Value::as_str);
+    if want_size == Some(size) && want_hash == Some(hash.as_str()) {
+        return Ok(());
+    }
+    Err(failure(
+        &r.id,
+        Some(&doc_id),
+        format!(
+            "the stored body of Binary/{} does not match its registered hash (DocumentReference/{doc_id} content[0].attachment: size {}, SHA-1 {}; stored: size {size}, SHA-1 {hash}); it is not served",
+            r.id,
+            want_size.map_or("(none)".to_string(), |s| s.to_string()),
+            want_hash.unwrap_or("(none)"),
+        ),
+    ))
+}
+
+/// The 500 of a body that cannot be vouched for, logged as an error: only damage or tampering
+/// below the API causes it.
+fn failure(id: &str, doc: Option<&str>, message: String) -> ApiError {
+    tracing::error!(binary = %id, document = ?doc, "{message}");
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "exception", message).at("Binary.data")
+}
+
+/// The registered DocumentReference whose body `Binary/id` is, and its `content[0].attachment`:
+/// the one its `securityContext` names (set at registration), else the one whose attachment URL
+/// is it (a client may have set another securityContext, such as the Patient).
+async fn registration(
+    ctx: &Ctx,
+    id: &str,
+    view: &BinaryView<'_>,
+) -> Result<Option<(String, Value)>, ApiError> {
+    let url = format!("Binary/{id}");
+    let is_body = |doc: &Value| {
+        crate::remd::is_registered(doc)
+            && doc
+                .pointer("/content/0/attachment/url")
+                .and_then(Value::as_str)
+                == Some(url.as_str())
+    };
+    let named = view
+        .security_context
+        .as_ref()
+        .and_then(|s| s.reference.as_deref())
+        .filter(|r| r.starts_with("DocumentReference/"));
+    if let Some(reference) = named {
+        if let Some(doc) = crate::refs::resolve(ctx, reference).await? {
+            if is_body(&doc) {
+                return Ok(Some(found(doc)));
+            }
+        }
+    }
+    let docs =
+        crate::search::unrestricted(ctx, "DocumentReference", &[("location", url.clone())], 16)
+            .await?;
+    Ok(docs.into_iter().find(|d| is_body(d)).map(found))
+}
+
+fn found(doc: Value) -> (String, Value) {
+    let id = doc
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let attachment = doc
+        .pointer("/content/0/attachment")
+        .cloned()
+        .unwrap_or(Value::Null);
+    (id, attachment)
+}

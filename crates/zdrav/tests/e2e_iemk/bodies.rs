@@ -1,0 +1,225 @@
+//! Registered bodies: native downloads, the size limit, and the integrity check against a
+//! body damaged in the database itself.
+
+use base64::Engine;
+use reqwest::blocking::Response;
+use serde_json::{json, Value};
+
+use super::common::remd::{b64, registration_for, DEFAULT_PARTIES};
+use super::common::{expect, Server};
+use super::{put, register, setup, signers};
+
+/// Changes one byte of the current body of `Binary/id` in the database itself (still valid
+/// base64, same size), as damage or tampering below the API would.
+fn damage(s: &Server, id: &str) {
+    let tamper = |stored: Vec<u8>| -> Vec<u8> {
+        let mut v: Value = serde_json::from_slice(&stored).unwrap();
+        let engine = base64::engine::general_purpose::STANDARD;
+        let mut bytes = engine.decode(v["data"].as_str().unwrap()).unwrap();
+        bytes[100] ^= 0x01;
+        v["data"] = json!(engine.encode(&bytes));
+        serde_json::to_vec(&v).unwrap()
+    };
+    const FIND: &str = "SELECT j.seq, j.json FROM current c JOIN history_json j ON j.seq = c.seq \
+                        WHERE c.rtype = 'Binary' AND c.id = ";
+    if s.database.starts_with("postgres") {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (client, conn) = tokio_postgres::connect(&s.database, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            let task = tokio::spawn(conn);
+            let row = client
+                .query_one(&format!("{FIND}$1"), &[&id])
+                .await
+                .unwrap();
+            let (seq, stored): (i64, Vec<u8>) = (row.get(0), row.get(1));
+            client
+                .execute(
+                    "UPDATE history_json SET json = $1 WHERE seq = $2",
+                    &[&tamper(stored), &seq],
+                )
+                .await
+                .unwrap();
+            drop(client);
+            let _ = task.await;
+        });
+    } else {
+        let db = rusqlite::Connection::open(&s.db).unwrap();
+        db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+        let (seq, stored): (i64, Vec<u8>) = db
+            .query_row(&format!("{FIND}?1"), [id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        db.execute(
+            "UPDATE history_json SET json = ?1 WHERE seq = ?2",
+            rusqlite::params![tamper(stored), seq],
+        )
+        .unwrap();
+    }
+}
+
+fn accept(s: &Server, method: &str, path: &str, accept: &str) -> Response {
+    s.client
+        .request(method.parse().unwrap(), s.url(path))
+        .header("accept", accept)
+        .send()
+        .unwrap()
+}
+
+#[test]
+fn registered_bodies_download_only_as_registered() {
+    let s = Server::start_with(&["--max-document-bytes", "300000"]);
+    setup(&s, None);
+    let sg = signers();
+    // Binary, over several decoding chunks, with a PDF's header.
+    let mut body = b"%PDF-1.7\n".to_vec();
+    body.extend((0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
+    let at = "2023-01-10T10:00:00+03:00";
+    expect(register(&s, None, &sg, "doc-a", "org1", at, &body), 200);
+
+    let r = accept(&s, "GET", "Binary/doc-a-body", "application/pdf");
+    assert_eq!(r.status().as_u16(), 200);
+    let h = r.headers().clone();
+    assert_eq!(h["content-type"], "application/pdf");
+    assert_eq!(h["etag"], "W/\"1\"");
+    let disposition = h["content-disposition"].to_str().unwrap();
+    assert!(disposition.starts_with("attachment"), "{disposition}");
+    assert!(disposition.contains("doc-a-body.pdf"), "{disposition}");
+    assert!(
+        r.bytes().unwrap().as_ref() == body.as_slice(),
+        "the registered bytes"
+    );
+    let browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+    let r = accept(&s, "GET", "Binary/doc-a-body/_history/1", browser);
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.bytes().unwrap().as_ref() == body.as_slice());
+    let r = accept(&s, "HEAD", "Binary/doc-a-body", "application/pdf");
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        r.headers()["content-length"],
+        body.len().to_string().as_str()
+    );
+    let r = s
+        .client
+        .get(s.url("Binary/doc-a-body"))
+        .header("accept", "application/pdf")
+        .header("if-none-match", "W/\"1\"")
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 304);
+    // FHIR JSON as before for `*/*` and FHIR types.
+    let v = expect(accept(&s, "GET", "Binary/doc-a-body", "*/*"), 200);
+    assert_eq!(v["data"], b64(&body));
+    let v = expect(
+        accept(
+            &s,
+            "GET",
+            "Binary/doc-a-body?_format=json",
+            "application/pdf",
+        ),
+        200,
+    );
+    assert_eq!(v["resourceType"], "Binary");
+    // Any Binary downloads the same way.
+    put(
+        &s,
+        None,
+        "Binary/note",
+        json!({"resourceType": "Binary", "id": "note", "contentType": "text/plain; charset=utf-8",
+            "data": b64("Справка выдана".as_bytes())}),
+    );
+    let r = accept(&s, "GET", "Binary/note", "text/plain");
+    assert_eq!(r.headers()["content-type"], "text/plain; charset=utf-8");
+    assert_eq!(r.text().unwrap(), "Справка выдана");
+
+    // The size limit: the body itself, named where it is.
+    let mut big = body.clone();
+    big.resize(300_001, b'x');
+    let v = expect(register(&s, None, &sg, "big", "org1", at, &big), 413);
+    assert_eq!(v["issue"][0]["code"], "too-costly", "{v}");
+    assert_eq!(
+        v["issue"][0]["expression"][0], "Bundle.entry[0].resource.data",
+        "{v}"
+    );
+    expect(s.get("DocumentReference/big"), 404);
+    big.truncate(300_000);
+    expect(register(&s, None, &sg, "edge", "org1", at, &big), 200);
+
+    // A superseded document's body is still the registered one.
+    let fixed = b"%PDF-1.7\n corrected".to_vec();
+    let signed = vec![
+        ("Practitioner/doc1", sg.o.sign(&sg.doctor, &fixed)),
+        ("Organization/org1", sg.o.sign(&sg.clinic1, &fixed)),
+    ];
+    let tx = registration_for("doc-c", &fixed, &signed, Some("doc-a"), &DEFAULT_PARTIES);
+    expect(s.post("", &tx), 200);
+    assert_eq!(
+        expect(s.get("DocumentReference/doc-a"), 200)["status"],
+        "superseded"
+    );
+    let r = accept(&s, "GET", "Binary/doc-a-body", "application/pdf");
+    assert!(r.bytes().unwrap().as_ref() == body.as_slice());
+
+    // A body whose securityContext names its patient, not its document, is still checked
+    // against the document whose attachment names it.
+    let own = body[..5_000].to_vec();
+    let signed = vec![
+        ("Practitioner/doc1", sg.o.sign(&sg.doctor, &own)),
+        ("Organization/org1", sg.o.sign(&sg.clinic1, &own)),
+    ];
+    let mut tx = registration_for("doc-p", &own, &signed, None, &DEFAULT_PARTIES);
+    tx["entry"][0]["resource"]["securityContext"] = json!({"reference": "Patient/p1"});
+    expect(s.post("", &tx), 200);
+    let r = accept(&s, "GET", "Binary/doc-p-body", "application/pdf");
+    assert!(r.bytes().unwrap().as_ref() == own.as_slice());
+
+    // Damaged in the database: never served, in any form.
+    damage(&s, "doc-a-body");
+    for (method, path, kind) in [
+        ("GET", "Binary/doc-a-body", "application/fhir+json"),
+        ("GET", "Binary/doc-a-body", "application/pdf"),
+        ("GET", "Binary/doc-a-body/_history/1", "application/pdf"),
+        (
+            "GET",
+            "Binary/doc-a-body/_history/1",
+            "application/fhir+json",
+        ),
+    ] {
+        let r = accept(&s, method, path, kind);
+        assert_eq!(r.status().as_u16(), 500, "{method} {path} as {kind}");
+        let bytes = r.bytes().unwrap();
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["resourceType"], "OperationOutcome");
+        let text = v["issue"][0]["diagnostics"].as_str().unwrap_or("");
+        assert!(
+            text.contains(
+                "the stored body of Binary/doc-a-body does not match its registered hash"
+            ),
+            "{v}"
+        );
+        assert!(!String::from_utf8_lossy(&bytes).contains(&b64(&body[..48])));
+    }
+    assert_eq!(
+        accept(&s, "HEAD", "Binary/doc-a-body", "application/pdf")
+            .status()
+            .as_u16(),
+        500
+    );
+    damage(&s, "doc-p-body");
+    let v = expect(s.get("Binary/doc-p-body"), 500);
+    assert!(
+        v["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap_or("")
+            .contains("does not match its registered hash (DocumentReference/doc-p"),
+        "{v}"
+    );
+    // The document and the other bodies are untouched.
+    expect(s.get("DocumentReference/doc-a"), 200);
+    let r = accept(&s, "GET", "Binary/doc-c-body", "application/pdf");
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.bytes().unwrap().as_ref() == fixed.as_slice());
+}
