@@ -242,6 +242,38 @@ fn citizen_and_doctor_in_chromium() {
         p.link("Кто смотрел мою карту").await;
         p.expect("Кто смотрел мою карту").await;
         p.shot("07-access-log").await;
+
+        // On a phone the pages fit the screen: nothing scrolls sideways.
+        p.c.set_window_size(390, 844).await.unwrap();
+        for (path, shot, words) in [
+            (
+                "/portal/appointments",
+                "11-phone-appointments",
+                "Мои записи",
+            ),
+            (
+                "/portal/documents/doc-smirnov-lab",
+                "12-phone-document",
+                "Подпись действительна",
+            ),
+        ] {
+            p.open(path).await;
+            p.expect(words).await;
+            let fits =
+                p.c.execute(
+                    "return document.documentElement.scrollWidth <= window.innerWidth",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                fits,
+                serde_json::json!(true),
+                "{path} scrolls sideways on a phone"
+            );
+            p.shot(shot).await;
+        }
+        p.c.set_window_size(1280, 1000).await.unwrap();
         p.sign_out().await;
 
         // A doctor finds the patient and opens the timeline.
