@@ -119,21 +119,51 @@ impl Steps {
         panic!("the page lacks «{words}»:\n{last}");
     }
 
+    /// Checks what a screen reader and a keyboard need on the current page: Russian as the
+    /// page language, one main heading, a label for every visible form control, a name for
+    /// every button and link, and no positive tabindex reordering the keyboard path.
+    async fn accessible(&self, name: &str) {
+        let problems = self
+            .c
+            .execute(
+                r#"const p = [];
+                if (document.documentElement.lang !== 'ru') p.push('lang is not ru');
+                if (document.querySelectorAll('h1').length !== 1) p.push('not one h1');
+                for (const e of document.querySelectorAll('input, select, textarea')) {
+                  if (e.type === 'hidden') continue;
+                  if (!(e.labels && e.labels.length) && !e.getAttribute('aria-label')) p.push('no label: ' + (e.name || e.id));
+                }
+                for (const e of document.querySelectorAll('button, a')) {
+                  if (!(e.innerText || '').trim() && !e.getAttribute('aria-label')) p.push('no name: ' + e.outerHTML.slice(0, 60));
+                }
+                for (const e of document.querySelectorAll('[tabindex]')) {
+                  if (parseInt(e.getAttribute('tabindex'), 10) > 0) p.push('positive tabindex');
+                }
+                return p;"#,
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(problems, serde_json::json!([]), "{name}: accessibility");
+    }
+
     async fn shot(&self, name: &str) {
+        self.accessible(name).await;
         let png = self.c.screenshot().await.unwrap();
         assert!(png.starts_with(b"\x89PNG"), "{name} is not a PNG");
         std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
     }
 
     async fn fill(&self, css: &str, value: &str) {
-        let e = self.c.find(Locator::Css(css)).await.unwrap();
+        let e = self.c.wait().for_element(Locator::Css(css)).await.unwrap();
         e.clear().await.unwrap();
         e.send_keys(value).await.unwrap();
     }
 
     async fn click(&self, css: &str) {
         self.c
-            .find(Locator::Css(css))
+            .wait()
+            .for_element(Locator::Css(css))
             .await
             .unwrap()
             .click()
@@ -143,7 +173,8 @@ impl Steps {
 
     async fn link(&self, text: &str) {
         self.c
-            .find(Locator::LinkText(text))
+            .wait()
+            .for_element(Locator::LinkText(text))
             .await
             .unwrap()
             .click()
@@ -153,7 +184,8 @@ impl Steps {
 
     async fn choose(&self, css: &str, label: &str) {
         self.c
-            .find(Locator::Css(css))
+            .wait()
+            .for_element(Locator::Css(css))
             .await
             .unwrap()
             .select_by_label(label)
@@ -170,6 +202,7 @@ impl Steps {
 
     async fn sign_out(&self) {
         self.click("form.who button").await;
+        self.expect("Сервер zdrav").await;
     }
 }
 
@@ -194,8 +227,16 @@ fn citizen_and_doctor_in_chromium() {
         p.expect("Демонстрационные пользователи").await;
         p.shot("01-start").await;
 
-        // A citizen signs in and lands on «Мое здоровье».
-        p.sign_in("patient").await;
+        // A citizen signs in with the keyboard alone (Tab to the password, Enter to submit)
+        // and lands on «Мое здоровье».
+        p.open("/login").await;
+        p.accessible("login").await;
+        p.c.find(Locator::Css("#username"))
+            .await
+            .unwrap()
+            .send_keys("patient\u{E004}patient\u{E007}")
+            .await
+            .unwrap();
         p.expect("Смирнов Алексей Иванович").await;
         p.shot("02-portal").await;
 
