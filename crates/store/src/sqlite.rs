@@ -35,6 +35,8 @@ struct Inner {
     /// SQLite admits one writer at a time anyway; the mutex keeps our own writers off the busy
     /// handler, so only other processes ever make us wait on the file lock.
     writer: Mutex<Connection>,
+    /// Commits waiting for the writer (group commit).
+    queue: write::Queue,
     readers: Mutex<Vec<Connection>>,
     /// One permit per reader connection.
     reader_permits: tokio::sync::Semaphore,
@@ -91,6 +93,7 @@ impl SqliteStore {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
                 writer: Mutex::new(writer),
+                queue: write::Queue::default(),
                 readers: Mutex::new(vec![reader]),
                 reader_permits: tokio::sync::Semaphore::new(READERS),
                 checkpointer,
@@ -162,7 +165,7 @@ impl Store for SqliteStore {
         outbox: OutboxOps,
     ) -> Result<Vec<WriteResult>, StoreError> {
         self.blocking(move |inner| {
-            let results = write::commit(&inner.writer, ops, outbox)?;
+            let results = write::commit(&inner.writer, &inner.queue, ops, outbox)?;
             inner.checkpointer.committed();
             Ok(results)
         })

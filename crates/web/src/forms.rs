@@ -2,8 +2,11 @@
 //! malformed field is simply absent) because every page checks what it needs and answers
 //! with a message, never an error.
 
+/// The fields of a form or query string, in order.
+pub type Fields = Vec<(String, String)>;
+
 /// The pairs of an urlencoded form body or query string.
-pub fn parse(body: &str) -> Vec<(String, String)> {
+pub fn parse(body: &str) -> Fields {
     form_urlencoded::parse(body.as_bytes())
         .into_owned()
         .collect()

@@ -104,7 +104,7 @@ impl Web {
     }
 
     /// The fields of a POSTed form whose token matches the session; the refusal page if not.
-    pub fn posted(&self, s: &Signed, body: &str) -> Result<Vec<(String, String)>, Response> {
+    pub fn posted(&self, s: &Signed, body: &str) -> Result<crate::forms::Fields, Response> {
         let f = crate::forms::parse(body);
         self.check_form(s, crate::forms::first(&f, "csrf"))?;
         Ok(f)

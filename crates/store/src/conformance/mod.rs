@@ -4,6 +4,7 @@
 //! never see each other's data; the system-history cases assume no other writer is active.
 //! The cases panic with a message on any deviation, like test assertions.
 
+mod groups;
 mod history;
 mod outbox;
 mod scan;
@@ -14,6 +15,7 @@ mod search_paging;
 mod search_values;
 mod writes;
 
+pub use groups::*;
 pub use history::*;
 pub use outbox::*;
 pub use scan::*;
@@ -68,7 +70,8 @@ macro_rules! conformance_cases {
             scan_pages,
             settings_first_value_wins,
             search_restricted_to_patients,
-            outbox_exactly_once
+            outbox_exactly_once,
+            concurrent_commits_are_independent
         );
     };
 }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
-use rusqlite::{CachedStatement, OptionalExtension, Transaction};
+use rusqlite::{CachedStatement, Connection, OptionalExtension};
 use zdrav_search::{IndexRow, IndexValue};
 
 use super::Error;
@@ -48,7 +48,7 @@ pub(super) struct IndexWriter<'tx> {
 }
 
 impl<'tx> IndexWriter<'tx> {
-    pub(super) fn new(tx: &'tx Transaction<'_>) -> Result<IndexWriter<'tx>, Error> {
+    pub(super) fn new(tx: &'tx Connection) -> Result<IndexWriter<'tx>, Error> {
         let mut delete = Vec::with_capacity(TABLES.len());
         let mut insert = Vec::with_capacity(TABLES.len());
         for (table, sql) in TABLES.iter().zip(insert_sql()) {
@@ -67,7 +67,7 @@ impl<'tx> IndexWriter<'tx> {
     }
 
     /// The id of parameter `param` on type `rtype`, assigned on first use.
-    fn pid(&mut self, tx: &Transaction<'_>, rtype: &str, param: &str) -> Result<i64, Error> {
+    fn pid(&mut self, tx: &Connection, rtype: &str, param: &str) -> Result<i64, Error> {
         if let Some(pid) = self.pids.get(rtype).and_then(|m| m.get(param)) {
             return Ok(*pid);
         }
@@ -102,7 +102,7 @@ impl<'tx> IndexWriter<'tx> {
     /// composite, and components past the third, have no columns and are left out.
     pub(super) fn insert(
         &mut self,
-        tx: &Transaction<'_>,
+        tx: &Connection,
         rk: i64,
         rtype: &str,
         pat: Option<&str>,

@@ -1,10 +1,12 @@
-//! `commit`: one IMMEDIATE transaction per call; the decisions per op are the shared ones of
-//! [`crate::sql::commit`].
+//! `commit`: each call's writes are all or nothing, and calls that wait for the writer together
+//! share one IMMEDIATE transaction and one disk sync ([`Queue`]); the decisions per op are the
+//! shared ones of [`crate::sql::commit`].
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use parking_lot::Mutex;
-use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::index_write::IndexWriter;
 use super::Error;
@@ -12,40 +14,133 @@ use crate::sql::commit::{self, Body, Current, Key, Written};
 use crate::time::format_instant;
 use crate::{OutboxOps, StoreError, WriteOp, WriteResult};
 
+/// Commits waiting for the writer. Whoever holds the writer next runs all of them in one
+/// SQLite transaction, each inside its own savepoint, and syncs the disk once for the group
+/// (group commit): with synchronous commits the disk sync, not the work, limits how many small
+/// transactions a second one writer can make. A commit whose own checks fail rolls back to its
+/// savepoint alone; every answer is given only after the group's COMMIT has returned.
+#[derive(Default)]
+pub(super) struct Queue {
+    waiting: Mutex<Vec<Waiting>>,
+}
+
+/// The most commits run as one group.
+const MAX_GROUP: usize = 64;
+
+type Answer = Arc<Mutex<Option<Result<Vec<WriteResult>, StoreError>>>>;
+
+struct Waiting {
+    plan: commit::Plan,
+    outbox: OutboxOps,
+    answer: Answer,
+}
+
 pub(super) fn commit(
     writer: &Mutex<Connection>,
+    queue: &Queue,
     ops: Vec<WriteOp>,
     outbox: OutboxOps,
-) -> Result<Vec<WriteResult>, Error> {
+) -> Result<Vec<WriteResult>, StoreError> {
     if ops.is_empty() && outbox.is_empty() {
         return Ok(Vec::new());
     }
     let plan = commit::plan(ops)?;
-
-    // Timings for `RUST_LOG=zdrav_store=debug`: where a bulk load spends the writer's time.
+    let answer: Answer = Arc::default();
+    queue.waiting.lock().push(Waiting {
+        plan,
+        outbox,
+        answer: answer.clone(),
+    });
     let t0 = std::time::Instant::now();
     let mut conn = writer.lock();
+    let waited = t0.elapsed();
+    loop {
+        // A group run by an earlier holder of the writer may have answered this commit.
+        if let Some(done) = answer.lock().take() {
+            return done;
+        }
+        let group: Vec<Waiting> = {
+            let mut w = queue.waiting.lock();
+            let n = w.len().min(MAX_GROUP);
+            w.drain(..n).collect()
+        };
+        if group.is_empty() {
+            return Err(StoreError::Backend(
+                "sqlite: a commit was neither answered nor waiting".into(),
+            ));
+        }
+        run_group(&mut conn, group, waited);
+    }
+}
+
+/// Runs `group` in one transaction and answers every commit in it.
+fn run_group(conn: &mut Connection, group: Vec<Waiting>, waited: std::time::Duration) {
     let t1 = std::time::Instant::now();
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let now = next_instant(&tx)?;
-    let now_str = format_instant(now);
-    let written = apply(&tx, &plan.keys, &plan.bodies, plan.duplicate, now, &now_str)?;
-    write_outbox(&tx, &outbox, now)?;
-    let t2 = std::time::Instant::now();
-    tx.commit()?;
-    drop(conn);
+    let size = group.len();
+    let (group, outcome) = match apply_group(conn, &group) {
+        Ok(results) => (group, Ok(results)),
+        Err(e) => (group, Err(StoreError::from(e).to_string())),
+    };
     tracing::debug!(
-        wait_us = (t1 - t0).as_micros() as u64,
-        apply_us = (t2 - t1).as_micros() as u64,
-        commit_us = t2.elapsed().as_micros() as u64,
-        ops = plan.keys.len(),
-        "sqlite commit"
+        wait_us = waited.as_micros() as u64,
+        group_us = t1.elapsed().as_micros() as u64,
+        commits = size,
+        "sqlite group commit"
     );
-    Ok(commit::results(plan.keys, written, &now_str))
+    match outcome {
+        Ok(results) => {
+            for (w, r) in group.into_iter().zip(results) {
+                let answer =
+                    r.map(|(written, now_str)| commit::results(w.plan.keys, written, &now_str));
+                *w.answer.lock() = Some(answer);
+            }
+        }
+        Err(e) => {
+            for w in group {
+                *w.answer.lock() = Some(Err(StoreError::Backend(e.clone())));
+            }
+        }
+    }
+}
+
+type Applied = Result<(Vec<Written>, String), StoreError>;
+
+/// The group's transaction: each commit in a savepoint, then one COMMIT. `Err` means the
+/// transaction itself failed and nothing of the group is stored.
+fn apply_group(conn: &mut Connection, group: &[Waiting]) -> Result<Vec<Applied>, Error> {
+    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut out = Vec::with_capacity(group.len());
+    for w in group {
+        let mut sp = tx.savepoint()?;
+        match apply_one(&sp, w) {
+            Ok(done) => {
+                sp.commit()?;
+                out.push(Ok(done));
+            }
+            Err(e) => {
+                // Undone explicitly: if the undo itself failed, the group must fail as a whole
+                // rather than commit half of this commit.
+                sp.rollback()?;
+                sp.commit()?;
+                out.push(Err(StoreError::from(e)));
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(out)
+}
+
+fn apply_one(conn: &Connection, w: &Waiting) -> Result<(Vec<Written>, String), Error> {
+    let now = next_instant(conn)?;
+    let now_str = format_instant(now);
+    let p = &w.plan;
+    let written = apply(conn, &p.keys, &p.bodies, p.duplicate, now, &now_str)?;
+    write_outbox(conn, &w.outbox, now)?;
+    Ok((written, now_str))
 }
 
 /// Adds and removes the commit's outbox messages; a message already gone fails the commit.
-fn write_outbox(tx: &Transaction<'_>, outbox: &OutboxOps, now: i64) -> Result<(), Error> {
+fn write_outbox(tx: &Connection, outbox: &OutboxOps, now: i64) -> Result<(), Error> {
     if !outbox.enqueue.is_empty() {
         let mut insert =
             tx.prepare_cached("INSERT INTO outbox (topic, payload, created) VALUES (?1, ?2, ?3)")?;
@@ -88,7 +183,7 @@ pub(super) fn pending(conn: &Connection, limit: usize) -> Result<Vec<crate::Outb
 
 /// The instant for this commit: now, but strictly after every stored version so that versions
 /// never share an instant with an earlier commit or go back in time when the clock does.
-fn next_instant(tx: &Transaction<'_>) -> Result<i64, Error> {
+fn next_instant(tx: &Connection) -> Result<i64, Error> {
     let last: Option<i64> = tx
         .prepare_cached("SELECT max(last_updated) FROM history")?
         .query_row([], |row| row.get(0))?;
@@ -100,7 +195,7 @@ fn next_instant(tx: &Transaction<'_>) -> Result<i64, Error> {
 }
 
 fn apply(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     keys: &[Key],
     bodies: &[Body],
     duplicate: Option<usize>,

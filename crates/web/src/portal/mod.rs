@@ -42,7 +42,7 @@ pub(crate) fn citizen_post(
     headers: &HeaderMap,
     body: &str,
     back: &str,
-) -> Result<(Signed, String, Vec<(String, String)>), Response> {
+) -> Result<(Signed, String, crate::forms::Fields), Response> {
     let (s, me) = citizen(web, headers, back)?;
     let f = web.posted(&s, body)?;
     Ok((s, me, f))
