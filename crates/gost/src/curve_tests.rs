@@ -248,3 +248,76 @@ fn sizes_agree() {
     assert!(matches!(gost, GostCurve::Short(_)));
     assert!(matches!(GostCurve::new(A2.set), GostCurve::Long(_)));
 }
+
+/// The signed digits add back up to the scalar, are odd and below 8 in size, and no two
+/// non-zero digits are closer than four places.
+#[test]
+fn wnaf_digits_rebuild_the_scalar() {
+    let mut k = hex(A1.d);
+    for round in 0..64 {
+        let digits = wnaf(&k);
+        let mut sum = Uint::<9>::ZERO;
+        for (i, d) in digits.iter().enumerate().rev() {
+            sum = sum.shl_vartime(1);
+            sum = if *d >= 0 {
+                sum.wrapping_add(&Uint::<9>::from_u8(*d as u8))
+            } else {
+                sum.wrapping_sub(&Uint::<9>::from_u8((-*d) as u8))
+            };
+            assert!(
+                *d == 0 || (d % 2 != 0 && d.abs() < 8),
+                "round {round}, digit {i}: {d}"
+            );
+        }
+        assert_eq!(sum, k.resize::<9>(), "round {round}");
+        let places: Vec<usize> = (0..digits.len()).filter(|&i| digits[i] != 0).collect();
+        assert!(places.windows(2).all(|w| w[1] - w[0] >= 4), "round {round}");
+        // The next scalar: a cheap, well-mixed walk over 256-bit values.
+        k = k
+            .wrapping_mul(&hex(A1.e))
+            .wrapping_add(&U512::from_u64(round + 1))
+            % NonZero::new(hex(A1.s)).unwrap();
+    }
+    assert!(wnaf(&U512::ZERO).is_empty());
+}
+
+/// The windowed k1·G + k2·P equals Shamir's trick on every parameter set, for many scalars,
+/// on the sizes certificates use.
+#[test]
+fn windowed_multiplication_agrees_with_shamir() {
+    fn check<const L: usize>(set: &ParamSet) {
+        let c = super::Curve::<L>::new(set);
+        let p = c.mul2(&U512::from_u64(0x1234_5678_9abc), &c.g, &U512::ZERO, &c.g);
+        let p = c.odd_multiples(&p).expect("affine")[0];
+        let mut k1 = c.q.wrapping_sub(&U512::from_u64(7));
+        let mut k2 = U512::from_u64(3);
+        for round in 0..24u64 {
+            let a = c.mul2_g(&k1, &k2, &p);
+            let b = c.mul2(&k1, &c.g, &k2, &p);
+            assert_eq!(c.affine_x(&a), c.affine_x(&b), "{} round {round}", set.name);
+            let q = NonZero::new(c.q).unwrap();
+            k1 = k1
+                .wrapping_mul(&U512::from_u64(0x9e37_79b9_7f4a_7c15))
+                .wrapping_add(&U512::from_u64(round))
+                % q;
+            k2 = k2.wrapping_mul(&k1).wrapping_add(&U512::ONE) % q;
+        }
+    }
+    for set in [
+        &params::TC26_256_A,
+        &params::CRYPTOPRO_A,
+        &params::CRYPTOPRO_B,
+        &params::CRYPTOPRO_C,
+        &params::TEST_256,
+    ] {
+        check::<4>(set);
+    }
+    for set in [
+        &params::TC26_512_A,
+        &params::TC26_512_B,
+        &params::TC26_512_C,
+        &params::TEST_512,
+    ] {
+        check::<8>(set);
+    }
+}
