@@ -154,13 +154,37 @@ fn all_synthetic_bundles_load_with_references_resolved() {
 
 #[test]
 fn serve_demo_loads_patients_once() {
-    let s = Server::start_with(&["--demo"]);
+    let mut s = Server::start_with(&["--demo"]);
+    // Three synthetic patients and the two citizens of the Russian demo clinic.
     let h = expect(s.get("Patient/_history"), 200);
-    assert_eq!(h["total"], 3);
+    assert_eq!(h["total"], 5);
     let total = expect(s.get("_history?_count=1"), 200)["total"]
         .as_u64()
         .unwrap();
     assert!(total > 2000, "{total}");
+    // The clinic: registered documents and slots opened from today.
+    let docs = expect(
+        s.get("DocumentReference?_tag=urn:zdrav:CodeSystem:remd|registered&_summary=count"),
+        200,
+    );
+    assert_eq!(docs["total"], 2);
+    let slots = |s: &Server| {
+        expect(
+            s.get("Slot?schedule=Schedule/sched-ivanova&_summary=count"),
+            200,
+        )["total"]
+            .as_u64()
+            .unwrap()
+    };
+    let opened = slots(&s);
+    assert!(
+        opened >= 80,
+        "three weeks of a therapist's mornings: {opened}"
+    );
+    // A restart loads nothing again and opens no slot twice.
+    s.restart(&["--demo"]);
+    assert_eq!(expect(s.get("Patient/_history"), 200)["total"], 5);
+    assert!((opened..=opened + 16).contains(&slots(&s)));
     drop(s);
 }
 
