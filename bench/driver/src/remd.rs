@@ -29,6 +29,7 @@ fn registration(n: usize, body: &str, size: usize, hash: &str, sigs: &[(&str, &s
         json!({"resource": {"resourceType": "DocumentReference", "id": id, "status": "current",
             "type": {"coding": [{"system": "urn:oid:1.2.643.5.1.13.13.11.1522", "code": "7"}]},
             "subject": {"reference": format!("Patient/bench-remd-p{}", n % 100)},
+            "date": format!("2026-{:02}-{:02}T10:00:00+03:00", 1 + n % 12, 1 + n % 28),
             "author": [{"reference": "Practitioner/bench-doctor"}], "custodian": {"reference": "Organization/bench-clinic"},
             "content": [{"attachment": {"contentType": "text/plain", "url": format!("Binary/{id}-body"), "size": size, "hash": hash}}]},
             "request": {"method": "PUT", "url": format!("DocumentReference/{id}")}}),
