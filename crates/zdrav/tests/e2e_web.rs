@@ -395,21 +395,9 @@ fn consents_take_effect_and_emergencies_are_logged() {
     assert!(none.contains("Пациенты не найдены."));
 }
 
-fn gost_engine() -> bool {
-    let ok = std::process::Command::new("openssl")
-        .args(["engine", "gost"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok && std::env::var("ZDRAV_REQUIRE_GOST").as_deref() == Ok("1") {
-        panic!("ZDRAV_REQUIRE_GOST=1 but the openssl gost engine is not installed");
-    }
-    ok
-}
-
 #[test]
 fn a_signed_document_is_registered_through_the_workstation() {
-    if !gost_engine() {
+    if !common::remd::gost_engine() {
         eprintln!("\n*** SKIPPED: openssl gost engine not installed ***\n");
         return;
     }
