@@ -206,7 +206,7 @@ fn tampered_certificate_signature_is_refused() {
         let last = bad.len() - 1;
         bad[last] ^= 0x01;
         let e = trust
-            .check(&bad, &[inter.der.clone()], now())
+            .check(&bad, std::slice::from_ref(&inter.der), now())
             .expect_err("tampered signer");
         assert_eq!(
             e,
