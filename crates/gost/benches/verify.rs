@@ -22,8 +22,9 @@ fn verify(c: &mut Criterion) {
 }
 
 /// The trust check registration adds per signature (`--trusted-ca`): a GOST-256 path of
-/// signer, intermediate and trusted root, i.e. two certificate signatures, with and without
-/// a CRL; and the whole of a registration's per-signature work.
+/// signer, intermediate and trusted root, i.e. two certificate signatures; with the
+/// intermediate's CRL, which revokes the signer (a refusal after the signer's certificate and
+/// the CRL are verified); and the whole of a registration's per-signature work.
 fn chain(c: &mut Criterion) {
     let sig = include_bytes!("../tests/data/chain/chain256.p7s");
     let mut trust = TrustStore::new();
