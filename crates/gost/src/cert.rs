@@ -1,10 +1,14 @@
-//! What is read from the signer certificate: the subject's Russian identifiers, the validity
-//! period, the subject key identifier and the public key. The certificate's own signature, chain
-//! and revocation status are the caller's business (trust lists, OCSP), not this crate's.
+//! What is read from a certificate: the subject's Russian identifiers, the validity period, the
+//! key identifiers and the public key, and the check of a signature made with that key over a
+//! signed structure (a certificate or CRL issued by it). Chains, trust and revocation are
+//! `trust.rs`/`chain.rs`.
 
+use const_oid::ObjectIdentifier;
 use der::asn1::OctetString;
 use der::{Any, Decode, Tag, Tagged};
+use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use p256::ecdsa::VerifyingKey;
+use sha2::{Digest, Sha256};
 use x509_cert::Certificate;
 
 use crate::curve::{GostCurve, GostKey};
@@ -46,7 +50,7 @@ pub(crate) fn subject(cert: &Certificate) -> Subject {
 }
 
 /// The text of an attribute value in any of the string types certificates use.
-fn directory_string(value: &Any) -> Option<String> {
+pub(crate) fn directory_string(value: &Any) -> Option<String> {
     let bytes = value.value();
     match value.tag() {
         Tag::Utf8String
@@ -89,6 +93,61 @@ pub(crate) fn subject_key_id(cert: &Certificate) -> Option<Vec<u8>> {
         .find(|e| e.extn_id == oid::SUBJECT_KEY_ID)?;
     let id = OctetString::from_der(ext.extn_value.as_bytes()).ok()?;
     Some(id.as_bytes().to_vec())
+}
+
+/// The authorityKeyIdentifier extension's key identifier, if any.
+pub(crate) fn authority_key_id(cert: &Certificate) -> Option<Vec<u8>> {
+    let ext = cert
+        .tbs_certificate
+        .extensions
+        .as_ref()?
+        .iter()
+        .find(|e| e.extn_id == oid::AUTHORITY_KEY_ID)?;
+    let aki =
+        x509_cert::ext::pkix::AuthorityKeyIdentifier::from_der(ext.extn_value.as_bytes()).ok()?;
+    Some(aki.key_identifier?.as_bytes().to_vec())
+}
+
+/// Verifies an X.509 `signatureValue` (certificate or CRL) made by `key` over the exact DER of
+/// the signed part (`tbs`), under signature algorithm `alg`. GOST values are s‖r big-endian over
+/// the Streebog digest read little-endian, as OpenSSL and CryptoPro write them: the same
+/// convention as CMS signature values (RFC 9215 section 4), so `curve.rs` serves both.
+pub(crate) fn verify_signed(
+    key: &SignerKey,
+    alg: ObjectIdentifier,
+    tbs: &[u8],
+    signature: &[u8],
+) -> Result<(), Error> {
+    let accepted: &[ObjectIdentifier] = match key.algorithm() {
+        Algorithm::Gost256 => &[oid::GOST_256_SIGN],
+        Algorithm::Gost512 => &[oid::GOST_512_SIGN],
+        Algorithm::EcdsaP256 => &[oid::ECDSA_SHA256],
+    };
+    if !accepted.contains(&alg) {
+        return Err(Error::UnsupportedAlgorithm(format!(
+            "signature algorithm {alg} with a {} key",
+            key.algorithm()
+        )));
+    }
+    match key {
+        SignerKey::Gost { curve, key, .. } => {
+            let digest = match curve.len() {
+                32 => crate::streebog256(tbs).to_vec(),
+                _ => crate::streebog512(tbs).to_vec(),
+            };
+            if curve.verify_digest(key, &digest, signature) {
+                Ok(())
+            } else {
+                Err(Error::BadSignature)
+            }
+        }
+        SignerKey::P256(key) => {
+            let sig =
+                p256::ecdsa::Signature::from_der(signature).map_err(|_| Error::BadSignature)?;
+            key.verify_prehash(&Sha256::digest(tbs), &sig)
+                .map_err(|_| Error::BadSignature)
+        }
+    }
 }
 
 /// A certificate's public key, ready to verify with.

@@ -62,9 +62,43 @@ pub(crate) fn verify_detached(cms_der: &[u8], content: &[u8]) -> Result<Vec<Sign
     if raw.is_empty() {
         return Err(Error::NoSigner);
     }
+    let carried = raw_certificates(cms_der).map_err(|e| malformed(format!("certificates: {e}")))?;
     raw.iter()
-        .map(|r| verify_signer(r, &signed, &certs, content))
+        .map(|r| verify_signer(r, &signed, &certs, content, &carried))
         .collect()
+}
+
+/// The SignedData's content octets (inside ContentInfo's `[0] EXPLICIT`).
+fn raw_signed_data(cms_der: &[u8]) -> der::Result<&[u8]> {
+    let not_signed_data = || der::Error::from(der::ErrorKind::Failed);
+    // ContentInfo ::= SEQUENCE { contentType, [0] EXPLICIT SignedData }
+    let (_, info) = der_util::split(cms_der)?;
+    let explicit = *der_util::elements(info)?
+        .get(1)
+        .ok_or_else(not_signed_data)?;
+    let (_, signed_tlv) = der_util::split(explicit)?;
+    let (_, signed) = der_util::split(signed_tlv)?;
+    Ok(signed)
+}
+
+/// The DER of every X.509 certificate in SignedData's `certificates [0] IMPLICIT`, as carried:
+/// a certificate's signature covers its exact bytes, so they are not re-encoded.
+fn raw_certificates(cms_der: &[u8]) -> der::Result<Vec<Vec<u8>>> {
+    let certs_tag = Tag::ContextSpecific {
+        constructed: true,
+        number: TagNumber::N0,
+    };
+    for element in der_util::elements(raw_signed_data(cms_der)?)? {
+        let (tag, value) = der_util::split(element)?;
+        if tag == certs_tag {
+            return Ok(der_util::elements(value)?
+                .into_iter()
+                .filter(|c| c.first() == Some(&0x30))
+                .map(<[u8]>::to_vec)
+                .collect());
+        }
+    }
+    Ok(Vec::new())
 }
 
 /// Decodes an `Any` as a concrete type via its DER encoding.
@@ -75,13 +109,7 @@ fn decode_any<T: for<'a> Decode<'a>>(value: &Any) -> Option<T> {
 /// The TLV bytes of every SignerInfo, in the order they appear in the input.
 fn raw_signer_infos(cms_der: &[u8]) -> der::Result<Vec<&[u8]>> {
     let not_signed_data = || der::Error::from(der::ErrorKind::Failed);
-    // ContentInfo ::= SEQUENCE { contentType, [0] EXPLICIT SignedData }
-    let (_, info) = der_util::split(cms_der)?;
-    let explicit = *der_util::elements(info)?
-        .get(1)
-        .ok_or_else(not_signed_data)?;
-    let (_, signed_tlv) = der_util::split(explicit)?;
-    let (_, signed) = der_util::split(signed_tlv)?;
+    let signed = raw_signed_data(cms_der)?;
     // SignedData ::= SEQUENCE { ..., signerInfos SET OF SignerInfo } — always the last element.
     let last = *der_util::elements(signed)?
         .last()
@@ -197,6 +225,7 @@ fn verify_signer(
     signed: &SignedData,
     certs: &[&Certificate],
     content: &[u8],
+    carried: &[Vec<u8>],
 ) -> Result<Signer, Error> {
     let info = SignerInfo::from_der(raw).map_err(|e| malformed(format!("SignerInfo: {e}")))?;
     let cert = find_cert(&info.sid, certs).ok_or(Error::MissingCertificate)?;
@@ -263,8 +292,16 @@ fn verify_signer(
         not_before,
         not_after,
         signing_time,
-        certificate_der: cert
-            .to_der()
-            .map_err(|e| malformed(format!("signer certificate: {e}")))?,
+        // The carried bytes when found (they are what the issuer signed), else a re-encoding.
+        certificate_der: match carried
+            .iter()
+            .find(|d| Certificate::from_der(d).is_ok_and(|c| &c == cert))
+        {
+            Some(d) => d.clone(),
+            None => cert
+                .to_der()
+                .map_err(|e| malformed(format!("signer certificate: {e}")))?,
+        },
+        cms_certificates: carried.to_vec(),
     })
 }

@@ -5,20 +5,27 @@
 //! the algorithms of Russian qualified signatures — GOST R 34.10-2012 (256- and 512-bit keys)
 //! over GOST R 34.11-2012 "Streebog" digests — or ECDSA P-256 with SHA-256, including the
 //! messageDigest signed attribute, and reports each signer certificate's subject identifiers
-//! (СНИЛС, ОГРН, ИНН, ИНН ЮЛ, names) and validity period. It does not decide whether the
-//! certificate is trusted, revoked or was valid at signing time: the caller compares
-//! [`Signer::not_before`]/[`Signer::not_after`] with the signing time and checks the chain.
+//! (СНИЛС, ОГРН, ИНН, ИНН ЮЛ, names) and validity period. Whether the certificate was issued
+//! by a trusted certification centre (УЦ) and is not revoked is [`TrustStore::check`]: it builds
+//! the path from the signer's certificate to a trusted CA certificate, with the certificates the
+//! CMS carries ([`Signer::cms_certificates`]) as intermediates, verifies each certificate's
+//! signature, validity, CA constraints and the loaded CRLs at a given time.
 //! Pure: no HTTP, no SQL, no system crypto library. The GOST curve arithmetic is written here
 //! (see `curve.rs` for why) and proven with the standard's own examples.
 
 #![warn(missing_docs)]
 
 mod cert;
+mod chain;
 mod cms;
 mod curve;
 mod der_util;
 mod oid;
 mod params;
+mod trust;
+
+pub use chain::MAX_PATH;
+pub use trust::{Chain, ChainError, LoadError, TrustStore};
 
 use std::fmt;
 
@@ -70,8 +77,11 @@ pub struct Signer {
     pub not_after: i64,
     /// The signingTime signed attribute (the signer's own claim), Unix seconds, if present.
     pub signing_time: Option<i64>,
-    /// The signer certificate, DER.
+    /// The signer certificate, DER, as the CMS carries it.
     pub certificate_der: Vec<u8>,
+    /// Every certificate the CMS carries (the signer's and any intermediates), DER as carried:
+    /// the candidate issuers for [`TrustStore::check`].
+    pub cms_certificates: Vec<Vec<u8>>,
 }
 
 /// Why a signature was not accepted.

@@ -51,3 +51,9 @@ pub(crate) const SURNAME: Oid = Oid::new_unwrap("2.5.4.4");
 pub(crate) const GIVEN_NAME: Oid = Oid::new_unwrap("2.5.4.42");
 /// subjectKeyIdentifier extension.
 pub(crate) const SUBJECT_KEY_ID: Oid = Oid::new_unwrap("2.5.29.14");
+/// authorityKeyIdentifier extension.
+pub(crate) const AUTHORITY_KEY_ID: Oid = Oid::new_unwrap("2.5.29.35");
+/// basicConstraints extension.
+pub(crate) const BASIC_CONSTRAINTS: Oid = Oid::new_unwrap("2.5.29.19");
+/// keyUsage extension.
+pub(crate) const KEY_USAGE: Oid = Oid::new_unwrap("2.5.29.15");

@@ -34,6 +34,7 @@ pub mod search;
 pub mod smart;
 pub mod terminology;
 pub mod timeline;
+pub mod trust;
 pub mod validate_op;
 pub mod views;
 
@@ -70,6 +71,7 @@ pub fn context(store: DynStore, base: String, limits: Limits) -> Ctx {
         terminology: Arc::new(terminology::Cache::default()),
         required_bindings: Arc::new(Vec::new()),
         booking: Arc::new(booking::Booking::default()),
+        trust: None,
     }
 }
 

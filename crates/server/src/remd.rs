@@ -7,6 +7,8 @@
 //! bytes. The transaction commits only if a signature of the author (a Practitioner whose
 //! СНИЛС is in the certificate) and one of the custodian (an Organization whose ОГРН is in the
 //! certificate) verify, each certificate valid when it signed (`zdrav_gost`). The Binary and
+//! When trusted CAs are configured (`--trusted-ca`), each signer's certificate must also chain
+//! to one of them at its signing time and not be on a loaded CRL (`--crl`). The Binary and
 //! the DocumentReference are then tagged registered and can never change; a correction is a
 //! new registration whose `relatesTo` replaces the old document, which becomes `superseded`
 //! and stays readable with its signatures.
@@ -347,7 +349,7 @@ struct Signed {
 
 /// Verifies every signature of every Provenance in the transaction that targets the document.
 async fn signatures(
-    _ctx: &Ctx,
+    ctx: &Ctx,
     ops: &[WriteOp],
     entry: &[usize],
     doc_id: &str,
@@ -404,6 +406,16 @@ async fn signatures(
                         format!("the signer's certificate was not valid when it signed (valid {} to {})", instant(signer.not_before), instant(signer.not_after)),
                         format!("{at}.data"),
                     ));
+                }
+                if let Some(trust) = &ctx.trust {
+                    trust
+                        .check(&signer.certificate_der, &signer.cms_certificates, when)
+                        .map_err(|e| {
+                            refuse(
+                                format!("the signer's certificate is not trusted: {e}"),
+                                format!("{at}.data"),
+                            )
+                        })?;
                 }
                 out.push(Signed {
                     agent: agent.clone(),

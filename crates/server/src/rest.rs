@@ -48,6 +48,9 @@ pub struct Ctx {
     pub required_bindings: std::sync::Arc<Vec<crate::bindings::Required>>,
     /// Booking settings and the per-patient booking locks.
     pub booking: std::sync::Arc<crate::booking::Booking>,
+    /// The trusted certification centres and CRLs of registration; `None` (no `--trusted-ca`)
+    /// in the local/demo mode, where signer certificates are not checked against any CA.
+    pub trust: Option<std::sync::Arc<zdrav_gost::TrustStore>>,
 }
 
 /// What `Prefer: return=` asked for.

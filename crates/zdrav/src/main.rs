@@ -118,6 +118,13 @@ enum Cmd {
         /// The PEM private key of --tls-cert.
         #[arg(long, requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        /// A certification centre (УЦ) certificate registration trusts: PEM bundle or DER;
+        /// repeatable. With none, signer certificates are not checked against any CA (demo).
+        #[arg(long = "trusted-ca")]
+        trusted_ca: Vec<PathBuf>,
+        /// A CRL (PEM or DER) of a trusted CA or an intermediate; repeatable; needs --trusted-ca.
+        #[arg(long)]
+        crl: Vec<PathBuf>,
     },
     /// Print a bearer token that a server on the same database accepts.
     Token {
@@ -242,6 +249,8 @@ async fn run(cli: Cli) -> Result<(), String> {
             jwks_file,
             tls_cert,
             tls_key,
+            trusted_ca,
+            crl,
         } => {
             if no_auth && !listen.ip().is_loopback() {
                 return Err(format!(
@@ -262,11 +271,24 @@ async fn run(cli: Cli) -> Result<(), String> {
                 (Some(c), Some(k)) => Some(tls::acceptor(c, k)?),
                 _ => None,
             };
+            // Likewise the trusted CAs and CRLs: a bad file must not surface at the first signing.
+            let trust = zdrav_server::trust::load(&trusted_ca, &crl)?;
             let scheme = if tls.is_some() { "https" } else { "http" };
             let base = base_url.unwrap_or_else(|| format!("{scheme}://{listen}/fhir"));
             let mut ctx =
                 zdrav_server::context(store, base.trim_end_matches('/').to_string(), limits);
             ctx.validation.strict_reference_targets = strict_reference_targets;
+            match &trust {
+                Some(t) => tracing::info!(
+                    cas = ?t.subjects(),
+                    crls = t.crl_count(),
+                    "registration trusts signer certificates of these certification centres"
+                ),
+                None => tracing::warn!(
+                    "no --trusted-ca: signer certificates of registered documents are not checked against trusted certification centres (local/demo mode)"
+                ),
+            }
+            ctx.trust = trust;
             let mut required = Vec::new();
             for spec in &require_binding {
                 required.push(zdrav_server::bindings::resolve(&ctx, spec).await?);

@@ -1,5 +1,6 @@
 //! РЭМД test support: OpenSSL as an independent signer (ECDSA P-256, and GOST R 34.10-2012
-//! with the GOST engine) and registration transactions of signed documents.
+//! with the GOST engine), self-signed or under a CA chain made with `openssl ca` (with
+//! revocation and CRLs), and registration transactions of signed documents.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -45,11 +46,75 @@ pub enum Kind {
     Gost512,
 }
 
-/// A key and its self-signed certificate.
+/// `openssl ca` configuration of one CA of a chain; `@DIR@` is its own folder, so that each CA
+/// keeps its own database (what it issued and revoked) and CRL numbers.
+const CHAIN_CONFIG: &str = "[ca]
+default_ca = ca_default
+[ca_default]
+dir = @DIR@
+database = $dir/index.txt
+new_certs_dir = $dir
+serial = $dir/serial
+crlnumber = $dir/crlnumber
+default_md = default
+default_crl_days = 30
+policy = policy_any
+unique_subject = no
+[policy_any]
+SNILS = optional
+OGRN = optional
+commonName = optional
+[req]
+distinguished_name = dn
+[dn]
+[ca_ext]
+basicConstraints = critical, CA:true
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[signer_ext]
+keyUsage = critical, digitalSignature, nonRepudiation
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[crl_ext]
+authorityKeyIdentifier = keyid:always
+";
+
+/// A key and its certificate (self-signed, or issued by a [`Ca`]).
 pub struct Signer {
     key: PathBuf,
-    cert: PathBuf,
+    /// The certificate, PEM.
+    pub cert: PathBuf,
     kind: Kind,
+    /// Certificates the signature carries besides the signer's (the intermediates), PEM.
+    chain: Vec<PathBuf>,
+}
+
+/// A certification centre made with `openssl ca`, with its own folder.
+pub struct Ca {
+    key: PathBuf,
+    /// Its certificate, PEM: what `--trusted-ca` takes for a root.
+    pub cert: PathBuf,
+    kind: Kind,
+    dir: PathBuf,
+    /// Its certificate and those above it up to the root excluded, for signatures to carry.
+    chain: Vec<PathBuf>,
+}
+
+fn md(kind: Kind) -> &'static str {
+    match kind {
+        Kind::P256 => "sha256",
+        Kind::Gost256 => "md_gost12_256",
+        Kind::Gost512 => "md_gost12_512",
+    }
+}
+
+fn engine(kinds: &[Kind]) -> &'static [&'static str] {
+    if kinds.iter().all(|k| matches!(k, Kind::P256)) {
+        &[]
+    } else {
+        &["-engine", "gost"]
+    }
 }
 
 /// OpenSSL as an independent signer, working in a scratch folder.
@@ -148,7 +213,213 @@ impl Openssl {
         ];
         a.extend(engine);
         self.run(&a);
-        Signer { key, cert, kind }
+        Signer {
+            key,
+            cert,
+            kind,
+            chain: Vec::new(),
+        }
+    }
+
+    /// A key and a certificate request for `subject`, made with `cnf`.
+    fn key_and_request(&self, kind: Kind, subject: &str, cnf: &str) -> (PathBuf, PathBuf) {
+        let (key, csr) = (self.path("key.pem"), self.path("r.csr"));
+        let (alg, opt) = match kind {
+            Kind::P256 => ("EC", "ec_paramgen_curve:P-256"),
+            Kind::Gost256 => ("gost2012_256", "paramset:A"),
+            Kind::Gost512 => ("gost2012_512", "paramset:A"),
+        };
+        let (k, r) = (
+            key.to_str().unwrap().to_string(),
+            csr.to_str().unwrap().to_string(),
+        );
+        let mut a = vec!["genpkey", "-algorithm", alg, "-pkeyopt", opt, "-out", &k];
+        a.extend(engine(&[kind]));
+        self.run(&a);
+        let md = format!("-{}", md(kind));
+        let mut a = vec![
+            "req", "-config", cnf, "-new", "-key", &k, "-utf8", "-subj", subject, &md, "-out", &r,
+        ];
+        a.extend(engine(&[kind]));
+        self.run(&a);
+        (key, csr)
+    }
+
+    /// A new CA folder with its configuration, empty database and serial.
+    fn ca_folder(&self) -> (PathBuf, String) {
+        let dir = self.path("ca");
+        std::fs::create_dir(&dir).unwrap();
+        let cnf = dir.join("ca.cnf");
+        let d = dir.to_str().unwrap();
+        std::fs::write(&cnf, CHAIN_CONFIG.replace("@DIR@", d)).unwrap();
+        std::fs::write(dir.join("index.txt"), "").unwrap();
+        // Distinct serials across CAs, so a CRL never names another CA's certificate by chance.
+        std::fs::write(dir.join("serial"), format!("{:04X}\n", self.n.get() * 16)).unwrap();
+        std::fs::write(dir.join("crlnumber"), "01\n").unwrap();
+        (dir, cnf.to_str().unwrap().to_string())
+    }
+
+    /// A self-signed root CA, valid [`VALID`].
+    pub fn root(&self, kind: Kind, subject: &str) -> Ca {
+        let (dir, cnf) = self.ca_folder();
+        let (key, csr) = self.key_and_request(kind, subject, &cnf);
+        let cert = dir.join("ca.pem");
+        let (k, r, c) = (
+            key.to_str().unwrap(),
+            csr.to_str().unwrap(),
+            cert.to_str().unwrap(),
+        );
+        let mut a = vec![
+            "ca",
+            "-batch",
+            "-config",
+            &cnf,
+            "-selfsign",
+            "-keyfile",
+            k,
+            "-in",
+            r,
+            "-extensions",
+            "ca_ext",
+            "-startdate",
+            VALID.0,
+            "-enddate",
+            VALID.1,
+            "-utf8",
+            "-md",
+            md(kind),
+            "-out",
+            c,
+        ];
+        a.extend(engine(&[kind]));
+        self.run(&a);
+        Ca {
+            key,
+            cert,
+            kind,
+            dir,
+            chain: Vec::new(),
+        }
+    }
+
+    /// Issues a certificate for a new `kind` key of `subject` with `ca`, valid [`VALID`]; `ext`
+    /// is `ca_ext` (an intermediate CA) or `signer_ext`. Returns the key, certificate and folder.
+    fn issue(&self, ca: &Ca, kind: Kind, subject: &str, ext: &str) -> (PathBuf, PathBuf, PathBuf) {
+        let (dir, cnf) = self.ca_folder();
+        let (key, csr) = self.key_and_request(kind, subject, &cnf);
+        let cert = dir.join("ca.pem");
+        let ca_cnf = ca.dir.join("ca.cnf");
+        let (r, c) = (csr.to_str().unwrap(), cert.to_str().unwrap());
+        let mut a = vec![
+            "ca",
+            "-batch",
+            "-config",
+            ca_cnf.to_str().unwrap(),
+            "-cert",
+            ca.cert.to_str().unwrap(),
+            "-keyfile",
+            ca.key.to_str().unwrap(),
+            "-in",
+            r,
+            "-extensions",
+            ext,
+            "-startdate",
+            VALID.0,
+            "-enddate",
+            VALID.1,
+            "-utf8",
+            "-md",
+            md(ca.kind),
+            "-out",
+            c,
+        ];
+        a.extend(engine(&[ca.kind, kind]));
+        self.run(&a);
+        (key, cert, dir)
+    }
+
+    /// An intermediate CA issued by `ca`.
+    pub fn intermediate(&self, ca: &Ca, kind: Kind, subject: &str) -> Ca {
+        let (key, cert, dir) = self.issue(ca, kind, subject, "ca_ext");
+        let mut chain = vec![cert.clone()];
+        chain.extend(ca.chain.iter().cloned());
+        Ca {
+            key,
+            cert,
+            kind,
+            dir,
+            chain,
+        }
+    }
+
+    /// A signer whose certificate `ca` issues; its signatures carry `ca`'s chain.
+    pub fn signer_of(&self, ca: &Ca, kind: Kind, subject: &str) -> Signer {
+        let (key, cert, _) = self.issue(ca, kind, subject, "signer_ext");
+        Signer {
+            key,
+            cert,
+            kind,
+            chain: ca.chain.clone(),
+        }
+    }
+
+    /// The author's (СНИЛС) and the clinic's (ОГРН) identities issued by `ca`.
+    pub fn author_and_clinic_of(&self, ca: &Ca, doctor: Kind, clinic: Kind) -> (Signer, Signer) {
+        (
+            self.signer_of(ca, doctor, "/SNILS=11223344595/CN=Иванов Иван"),
+            self.signer_of(ca, clinic, "/OGRN=1027700132195/CN=ГБУЗ ГП 1"),
+        )
+    }
+
+    /// Revokes `who` in `ca`'s database and returns `ca`'s new CRL (PEM, 30 days).
+    pub fn revoke(&self, ca: &Ca, who: &Signer) -> PathBuf {
+        let cnf = ca.dir.join("ca.cnf");
+        let (cnf, cert, key) = (
+            cnf.to_str().unwrap(),
+            ca.cert.to_str().unwrap(),
+            ca.key.to_str().unwrap(),
+        );
+        let mut a = vec![
+            "ca",
+            "-config",
+            cnf,
+            "-cert",
+            cert,
+            "-keyfile",
+            key,
+            "-revoke",
+            who.cert.to_str().unwrap(),
+            "-md",
+            md(ca.kind),
+        ];
+        a.extend(engine(&[ca.kind]));
+        self.run(&a);
+        self.crl(ca)
+    }
+
+    /// `ca`'s current CRL (PEM, 30 days, with its authorityKeyIdentifier).
+    pub fn crl(&self, ca: &Ca) -> PathBuf {
+        let out = self.path("crl.pem");
+        let cnf = ca.dir.join("ca.cnf");
+        let mut a = vec![
+            "ca",
+            "-config",
+            cnf.to_str().unwrap(),
+            "-gencrl",
+            "-cert",
+            ca.cert.to_str().unwrap(),
+            "-keyfile",
+            ca.key.to_str().unwrap(),
+            "-crlexts",
+            "crl_ext",
+            "-md",
+            md(ca.kind),
+            "-out",
+            out.to_str().unwrap(),
+        ];
+        a.extend(engine(&[ca.kind]));
+        self.run(&a);
+        out
     }
 
     /// The author's (СНИЛС 112-233-445 95) and the clinic's (ОГРН 1027700132195) identities,
@@ -193,6 +464,17 @@ impl Openssl {
             "cms", "-sign", "-binary", "-md", md, "-in", &i, "-signer", &c, "-inkey", &k,
             "-outform", "DER", "-out", &o,
         ];
+        // The intermediates travel in the signature, as CryptoPro and OpenSSL send them.
+        let extra = self.path("chain.pem");
+        let e = s(&extra);
+        if !who.chain.is_empty() {
+            let mut pem = String::new();
+            for c in &who.chain {
+                pem.push_str(&std::fs::read_to_string(c).unwrap());
+            }
+            std::fs::write(&extra, pem).unwrap();
+            a.extend(["-certfile", &e]);
+        }
         if !matches!(who.kind, Kind::P256) {
             a.extend(["-engine", "gost"]);
         }
