@@ -163,6 +163,17 @@ fn documents(bytes: &[u8], label: &str) -> Result<Vec<Vec<u8>>, LoadError> {
 pub struct TrustStore {
     pub(crate) anchors: Vec<Parsed>,
     pub(crate) crls: Vec<Crl>,
+    /// Paths already checked, by the SHA-256 of the signer's certificate, with the span of
+    /// times the verdict holds for; see [`TrustStore::check`].
+    pub(crate) checked: std::sync::Mutex<std::collections::HashMap<[u8; 32], Checked>>,
+}
+
+/// A path checked once, and the times (Unix seconds) at which the same check would pass.
+#[derive(Clone)]
+pub(crate) struct Checked {
+    pub chain: Chain,
+    pub from: i64,
+    pub until: i64,
 }
 
 impl fmt::Debug for TrustStore {

@@ -132,3 +132,27 @@ fn bad_files_are_refused_at_load() {
     assert!(e.to_string().contains("expected X509 CRL"), "{e}");
     assert!(t.is_empty());
 }
+
+/// A path checked once is remembered for its signer, but only inside the times it holds for:
+/// before or after the certificates' validity the full check runs again and refuses, and a
+/// missing intermediate is still needed the first time.
+#[test]
+fn remembered_paths_hold_only_where_they_were_valid() {
+    let t = trusted();
+    assert!(t.check(SIGNER, &[], AT).is_err(), "nothing remembered yet");
+    let first = t.check(SIGNER, &[INTER.to_vec()], AT).expect("trusted");
+    // The same signer again, now without the intermediate: the remembered path answers.
+    assert_eq!(t.check(SIGNER, &[], AT + 86_400), Ok(first.clone()));
+    // 2045 is after every certificate of the path: refused, remembered or not.
+    assert!(matches!(
+        t.check(SIGNER, &[INTER.to_vec()], 2_366_841_600),
+        Err(ChainError::NotValidAt { .. })
+    ));
+    // 2020 is before them.
+    assert!(matches!(
+        t.check(SIGNER, &[], 1_577_836_800),
+        Err(ChainError::NotValidAt { .. })
+    ));
+    // Another store does not share the memory.
+    assert!(trusted().check(SIGNER, &[], AT).is_err());
+}
