@@ -40,7 +40,22 @@ fn chain(c: &mut Criterion) {
     let at = 1_800_000_000;
     let mut g = c.benchmark_group("chain");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("gost256_path", |b| {
+    let root = include_bytes!("../tests/data/chain/root.pem");
+    // A signer seen for the first time: a new store each iteration (its loading is outside
+    // the measurement).
+    g.bench_function("gost256_path_first", |b| {
+        b.iter_batched(
+            || {
+                let mut t = TrustStore::new();
+                let _ = t.add_certificates(root);
+                t
+            },
+            |t| t.check(&signer.certificate_der, &signer.cms_certificates, at),
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    // The same signer again: the remembered path.
+    g.bench_function("gost256_path_again", |b| {
         b.iter(|| trust.check(&signer.certificate_der, &signer.cms_certificates, at))
     });
     g.bench_function("gost256_path_crl", |b| {
