@@ -26,6 +26,22 @@ pub struct SignatureView {
     pub valid: String,
     /// Whether the signature verifies over the body.
     pub ok: bool,
+    /// With trusted certification centres configured: the trusted CA the certificate chains
+    /// to, or why it does not (in Russian); `None` without `--trusted-ca`.
+    pub trust: Option<Result<String, String>>,
+}
+
+/// Why a certificate does not chain to a trusted certification centre, in Russian.
+fn distrust_ru(e: &zdrav_gost::ChainError) -> String {
+    use zdrav_gost::ChainError as C;
+    match e {
+        C::Revoked { revoked_at, .. } => format!("сертификат отозван ({revoked_at})"),
+        C::UnknownIssuer { .. } | C::UntrustedRoot { .. } => {
+            "сертификат выдан удостоверяющим центром, которому система не доверяет".into()
+        }
+        C::NotValidAt { .. } => "сертификат не действовал в момент подписания".into(),
+        _ => "цепочка сертификатов не прошла проверку".into(),
+    }
 }
 
 /// A document for a page.
@@ -95,7 +111,7 @@ pub async fn load(web: &Web, fhir: &Fhir, id: &str) -> Result<DocumentView, Fail
         .unwrap_or(Value::Null);
     let signatures = crate::fhir::matches(&provenances)
         .into_iter()
-        .flat_map(|p| check(p, &body))
+        .flat_map(|p| check(p, &body, web.inner.ctx.trust.as_deref()))
         .collect();
     Ok(DocumentView {
         kind: view::concept(doc.get("type")),
@@ -150,8 +166,9 @@ async fn read_body(fhir: &Fhir, doc: &Value) -> Result<Option<(Vec<u8>, String)>
     )))
 }
 
-/// The signatures of one Provenance, checked over `body`.
-fn check(p: &Value, body: &[u8]) -> Vec<SignatureView> {
+/// The signatures of one Provenance, checked over `body` and, with trusted certification
+/// centres configured, against them at the signing time.
+fn check(p: &Value, body: &[u8], trust: Option<&zdrav_gost::TrustStore>) -> Vec<SignatureView> {
     let mut out = Vec::new();
     for sig in p
         .get("signature")
@@ -164,6 +181,14 @@ fn check(p: &Value, body: &[u8]) -> Vec<SignatureView> {
             .unwrap_or_default();
         match zdrav_gost::verify_detached(&der, body) {
             Ok(signers) => out.extend(signers.into_iter().map(|s| {
+                let at = s
+                    .signing_time
+                    .unwrap_or_else(|| chrono::Utc::now().timestamp());
+                let trust = trust.map(|t| {
+                    t.check(&s.certificate_der, &s.cms_certificates, at)
+                        .map(|chain| chain.subjects.last().cloned().unwrap_or_default())
+                        .map_err(|e| distrust_ru(&e))
+                });
                 let name = match (&s.surname, &s.given_name) {
                     (Some(f), Some(g)) => format!("{f} {g}"),
                     _ => s.common_name.clone().unwrap_or_else(|| "без имени".into()),
@@ -183,6 +208,7 @@ fn check(p: &Value, body: &[u8]) -> Vec<SignatureView> {
                     signed_at: s.signing_time.map(seconds).unwrap_or_default(),
                     valid: format!("{} — {}", seconds(s.not_before), seconds(s.not_after)),
                     ok: true,
+                    trust,
                 }
             })),
             Err(e) => {
@@ -193,6 +219,7 @@ fn check(p: &Value, body: &[u8]) -> Vec<SignatureView> {
                     signed_at: view::when(view::text(sig, "/when")),
                     valid: String::new(),
                     ok: false,
+                    trust: None,
                 })
             }
         }
@@ -229,4 +256,29 @@ pub async fn download(fhir: &Fhir, id: &str) -> Result<Response, Failure> {
     }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distrust_is_said_in_russian() {
+        let revoked = zdrav_gost::ChainError::Revoked {
+            subject: "s".into(),
+            serial: "01".into(),
+            issuer: "i".into(),
+            revoked_at: "2026-01-01T00:00:00Z".into(),
+        };
+        assert_eq!(
+            distrust_ru(&revoked),
+            "сертификат отозван (2026-01-01T00:00:00Z)"
+        );
+        let root = zdrav_gost::ChainError::UntrustedRoot {
+            subject: "s".into(),
+        };
+        assert!(distrust_ru(&root).contains("не доверяет"));
+        let odd = zdrav_gost::ChainError::PathTooLong("x".into());
+        assert!(distrust_ru(&odd).contains("не прошла"));
+    }
 }

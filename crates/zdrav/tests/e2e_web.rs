@@ -493,3 +493,43 @@ fn a_signed_document_is_registered_through_the_workstation() {
     let desk = sign_in(&s, "registrar");
     assert_eq!(desk.get("/arm/documents?patient=pat-smirnov").status(), 403);
 }
+
+/// With trusted certification centres the demo's self-issued documents are not registered
+/// (the server still starts), and a document signed under the trusted centre shows, on the
+/// citizen's page, the centre its certificates chain to.
+#[test]
+fn trusted_centres_are_named_on_the_document_page() {
+    use common::remd::{registration_for, Kind, Openssl, Parties};
+    let o = Openssl::new();
+    let root = o.root(Kind::P256, "/CN=Тестовый УЦ");
+    let (doctor, clinic) = o.author_and_clinic_of(&root, Kind::P256, Kind::P256);
+    let ca = root.cert.to_str().unwrap().to_string();
+    let s = Server::start_with(&["--demo", "--trusted-ca", &ca]);
+    let c = sign_in(&s, "patient");
+    assert!(c.page("/portal", 200).contains("Документов в карте: 0."));
+    let body = "Протокол лабораторного исследования\r\nГемоглобин 141 г/л\n".as_bytes();
+    let parties = Parties {
+        patient: "Patient/pat-smirnov",
+        author: "Practitioner/pr-ivanova",
+        custodian: "Organization/org-gp1",
+        date: "2026-11-23T10:00:00+03:00",
+    };
+    let signed = o.both(&doctor, &clinic, body);
+    let signed: Vec<(&str, Vec<u8>)> = vec![
+        ("Practitioner/pr-ivanova", signed[0].1.clone()),
+        ("Organization/org-gp1", signed[1].1.clone()),
+    ];
+    common::expect(
+        s.post(
+            "",
+            &registration_for("doc-t", body, &signed, None, &parties),
+        ),
+        200,
+    );
+    let page = c.page("/portal/documents/doc-t", 200);
+    assert_eq!(
+        page.matches("выдан доверенным УЦ «Тестовый УЦ»").count(),
+        2,
+        "{page}"
+    );
+}
