@@ -11,26 +11,6 @@ use common::remd::{b64, gost_engine, registration, sha1_b64, Kind, Openssl, KIND
 use common::{expect, Server};
 use serde_json::{json, Value};
 
-/// The clinic with its ОГРН, the patient attached to it and the author with their СНИЛС;
-/// `token` for a server with authentication.
-fn setup(s: &Server, token: Option<&str>) {
-    let put = |path: &str, body: Value| expect(s.call("PUT", path, token, Some(&body)), 201);
-    put(
-        "Organization/org1",
-        json!({"resourceType": "Organization", "id": "org1", "name": "ГБУЗ ГП 1",
-        "identifier": [{"system": "urn:identity:ogrn", "value": "1027700132195"}]}),
-    );
-    put(
-        "Patient/p1",
-        json!({"resourceType": "Patient", "id": "p1", "managingOrganization": {"reference": "Organization/org1"}}),
-    );
-    put(
-        "Practitioner/doc1",
-        json!({"resourceType": "Practitioner", "id": "doc1",
-        "identifier": [{"system": "urn:identity:snils:Practitioner", "value": "112-233-445 95"}]}),
-    );
-}
-
 fn refused_with(r: reqwest::blocking::Response, words: &str) -> Value {
     let v = expect(r, 422);
     let text = v["issue"][0]["diagnostics"]
@@ -44,7 +24,7 @@ fn refused_with(r: reqwest::blocking::Response, words: &str) -> Value {
 #[test]
 fn signed_documents_register_and_never_change() {
     let s = Server::start();
-    setup(&s, None);
+    common::remd::clinic(&s, None);
     let o = Openssl::new();
     let (doctor, clinic) = o.author_and_clinic(Kind::P256, Kind::P256);
     let body = "Протокол лабораторного исследования № 1\r\nГемоглобин 140 г/л\n".as_bytes();
@@ -194,7 +174,7 @@ fn gost_signatures_register() {
         return;
     }
     let s = Server::start();
-    setup(&s, None);
+    common::remd::clinic(&s, None);
     let o = Openssl::new();
     let (doctor, clinic) = o.author_and_clinic(Kind::Gost256, Kind::Gost512);
     let body = "Выписной эпикриз\nДиагноз: J18.9\n".as_bytes();
@@ -215,7 +195,7 @@ fn gost_signatures_register() {
 fn documents_and_bodies_follow_the_access_rules() {
     let s = Server::start_with(&["--with-auth", "--rate-limit", "0"]);
     let system = s.token(&["--sub", "loader", "--role", "system"]);
-    setup(&s, Some(&system));
+    common::remd::clinic(&s, Some(&system));
     let put =
         |path: &str, body: Value| expect(s.call("PUT", path, Some(&system), Some(&body)), 201);
     put(
@@ -283,18 +263,7 @@ fn documents_and_bodies_follow_the_access_rules() {
     expect(s.call("GET", "Binary/loose", Some(&c1), None), 404);
     expect(s.call("GET", "Binary?_id=cert1-body", Some(&c2), None), 403);
 
-    let practitioner = |id: &str, org: &str| {
-        s.token(&[
-            "--sub",
-            id,
-            "--role",
-            "practitioner",
-            "--practitioner",
-            &format!("Practitioner/{id}"),
-            "--org",
-            &format!("Organization/{org}"),
-        ])
-    };
+    let practitioner = |id: &str, org: &str| common::remd::practitioner_token(&s, id, org);
     let (d1, d9) = (practitioner("doc1", "org1"), practitioner("doc9", "org9"));
     assert_eq!(
         expect(s.call("GET", "Binary/cert1-body", Some(&d1), None), 200)["data"],

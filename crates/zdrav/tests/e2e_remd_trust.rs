@@ -12,26 +12,6 @@ use std::time::{Duration, Instant};
 
 use common::remd::{gost_engine, registration, Kind, Openssl, VALID};
 use common::{expect, Server};
-use serde_json::{json, Value};
-
-/// The clinic with its ОГРН, the patient and the author with their СНИЛС.
-fn setup(s: &Server) {
-    let put = |path: &str, body: Value| expect(s.put(path, &body), 201);
-    put(
-        "Organization/org1",
-        json!({"resourceType": "Organization", "id": "org1", "name": "ГБУЗ ГП 1",
-        "identifier": [{"system": "urn:identity:ogrn", "value": "1027700132195"}]}),
-    );
-    put(
-        "Patient/p1",
-        json!({"resourceType": "Patient", "id": "p1", "managingOrganization": {"reference": "Organization/org1"}}),
-    );
-    put(
-        "Practitioner/doc1",
-        json!({"resourceType": "Practitioner", "id": "doc1",
-        "identifier": [{"system": "urn:identity:snils:Practitioner", "value": "112-233-445 95"}]}),
-    );
-}
 
 /// A 422 business-rule refusal whose diagnostics contain `words`, at `expression`.
 fn refused_with(r: reqwest::blocking::Response, words: &str, expression: &str) {
@@ -55,7 +35,7 @@ fn trusted_and_untrusted(doctor_kind: Kind, clinic_kind: Kind, ca_kinds: (Kind, 
     let inter = o.intermediate(&root, ca_kinds.1, "/CN=Тестовый УЦ здравоохранения");
     let (doctor, clinic) = o.author_and_clinic_of(&inter, doctor_kind, clinic_kind);
     let s = Server::start_with(&["--trusted-ca", path(&root.cert)]);
-    setup(&s);
+    common::remd::clinic(&s, None);
     let body = "Протокол лабораторного исследования № 1\r\nГемоглобин 140 г/л\n".as_bytes();
     expect(
         s.post(
@@ -102,7 +82,7 @@ fn trusted_and_untrusted(doctor_kind: Kind, clinic_kind: Kind, ca_kinds: (Kind, 
     }
     // The same signatures pass without --trusted-ca (the local/demo mode).
     let demo = Server::start();
-    setup(&demo);
+    common::remd::clinic(&demo, None);
     expect(
         demo.post("", &registration("bad2", body, &signed, None)),
         200,
@@ -138,12 +118,12 @@ fn revoked_doctor_is_refused_with_the_crl() {
 
     // With the CRL of before the revocation, the doctor still signs.
     let s = Server::start_with(&["--trusted-ca", path(&root.cert), "--crl", path(&before)]);
-    setup(&s);
+    common::remd::clinic(&s, None);
     expect(s.post("", &registration("d1", body, &signed, None)), 200);
     drop(s);
 
     let s = Server::start_with(&["--trusted-ca", path(&root.cert), "--crl", path(&crl)]);
-    setup(&s);
+    common::remd::clinic(&s, None);
     refused_with(
         s.post("", &registration("d2", body, &signed, None)),
         "is revoked by «Тестовый УЦ здравоохранения» since",

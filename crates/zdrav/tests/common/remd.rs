@@ -562,3 +562,38 @@ pub fn registration_for(
 
 /// A validity period of certificates that covers now.
 pub const VALID: (&str, &str) = ("20250101000000Z", "20350101000000Z");
+
+/// The clinic with its ОГРН (`Organization/org1`), the patient attached to it (`Patient/p1`)
+/// and the author with their СНИЛС (`Practitioner/doc1`), as the default signers name them;
+/// `token` for a server with authentication.
+pub fn clinic(s: &super::Server, token: Option<&str>) {
+    let put = |path: &str, body: Value| super::expect(s.call("PUT", path, token, Some(&body)), 201);
+    put(
+        "Organization/org1",
+        json!({"resourceType": "Organization", "id": "org1", "name": "ГБУЗ ГП 1",
+        "identifier": [{"system": "urn:identity:ogrn", "value": "1027700132195"}]}),
+    );
+    put(
+        "Patient/p1",
+        json!({"resourceType": "Patient", "id": "p1", "managingOrganization": {"reference": "Organization/org1"}}),
+    );
+    put(
+        "Practitioner/doc1",
+        json!({"resourceType": "Practitioner", "id": "doc1",
+        "identifier": [{"system": "urn:identity:snils:Practitioner", "value": "112-233-445 95"}]}),
+    );
+}
+
+/// A practitioner's token on `s`: `Practitioner/<id>` of `Organization/<org>`.
+pub fn practitioner_token(s: &super::Server, id: &str, org: &str) -> String {
+    s.token(&[
+        "--sub",
+        id,
+        "--role",
+        "practitioner",
+        "--practitioner",
+        &format!("Practitioner/{id}"),
+        "--org",
+        &format!("Organization/{org}"),
+    ])
+}

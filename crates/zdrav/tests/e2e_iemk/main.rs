@@ -399,18 +399,7 @@ fn the_timeline_and_bodies_show_only_what_the_caller_may_see() {
             &format!("Patient/{p}"),
         ])
     };
-    let practitioner = |id: &str, org: &str| {
-        s.token(&[
-            "--sub",
-            id,
-            "--role",
-            "practitioner",
-            "--practitioner",
-            &format!("Practitioner/{id}"),
-            "--org",
-            &format!("Organization/{org}"),
-        ])
-    };
+    let practitioner = |id: &str, org: &str| common::remd::practitioner_token(&s, id, org);
     let (c1, c2) = (citizen("p1"), citizen("p2"));
     let (d1, d9) = (practitioner("doc1", "org1"), practitioner("doc9", "org9"));
     let timeline = |token: &str, headers: &[(&str, &str)]| {
