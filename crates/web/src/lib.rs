@@ -47,6 +47,7 @@ struct Inner {
     users: Vec<User>,
     demo: bool,
     store_label: String,
+    failures: session::Failures,
 }
 
 impl Web {
@@ -66,6 +67,7 @@ impl Web {
                 users,
                 demo,
                 store_label,
+                failures: session::Failures::default(),
             }),
         }
     }

@@ -3,8 +3,9 @@
 //! its token expires (eight hours: a working day) or the user signs out. Forms carry a token
 //! derived from the session token (not stored anywhere), which a cross-site form cannot know.
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -176,8 +177,55 @@ pub async fn form(State(web): State<Web>, Query(q): Query<Vec<(String, String)>>
     login_page(&web, StatusCode::OK, next, "", None)
 }
 
+/// Failed sign-ins from one address within [`FAILURE_WINDOW`] before the form refuses it.
+const MAX_FAILURES: u32 = 10;
+
+/// The window failed sign-ins are counted in.
+const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+
+/// Failed sign-ins per client address, so passwords cannot be guessed at speed.
+#[derive(Default)]
+pub struct Failures {
+    by_address: std::sync::Mutex<HashMap<String, (u32, Instant)>>,
+}
+
+impl Failures {
+    /// Whether `address` has used up its failures in the current window.
+    fn blocked(&self, address: &str) -> bool {
+        let map = self.by_address.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(address)
+            .is_some_and(|(n, since)| *n >= MAX_FAILURES && since.elapsed() < FAILURE_WINDOW)
+    }
+
+    /// Counts a failed sign-in of `address`.
+    fn failed(&self, address: &str) {
+        let mut map = self.by_address.lock().unwrap_or_else(|e| e.into_inner());
+        // Old windows go, so the map holds only addresses seen in the last minute.
+        map.retain(|_, (_, since)| since.elapsed() < FAILURE_WINDOW);
+        let entry = map
+            .entry(address.to_string())
+            .or_insert((0, Instant::now()));
+        entry.0 += 1;
+    }
+}
+
 /// `POST /login`: checks the user's password and starts a session.
-pub async fn sign_in(State(web): State<Web>, body: String) -> Response {
+pub async fn sign_in(
+    State(web): State<Web>,
+    extensions: axum::http::Extensions,
+    body: String,
+) -> Response {
+    let address = extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default();
+    if web.inner.failures.blocked(&address) {
+        return view::message_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            Chrome::new("Вход", None),
+            "Слишком много неудачных попыток входа. Подождите минуту и попробуйте снова.",
+        );
+    }
     let f = crate::forms::parse(&body);
     let username = crate::forms::first(&f, "username").unwrap_or("").trim();
     let password = crate::forms::first(&f, "password").unwrap_or("");
@@ -197,7 +245,8 @@ pub async fn sign_in(State(web): State<Web>, body: String) -> Response {
         .iter()
         .find(|u| u.username == username && same(&u.password, password))
     else {
-        tracing::info!(username, "web sign-in refused");
+        web.inner.failures.failed(&address);
+        tracing::info!(username, %address, "web sign-in refused");
         return login_page(
             &web,
             StatusCode::UNAUTHORIZED,
@@ -292,6 +341,18 @@ mod tests {
         assert_ne!(csrf_of("a"), csrf_of("b"));
         assert_eq!(csrf_of("a"), csrf_of("a"));
         assert_eq!(csrf_of("a").len(), 24);
+    }
+
+    #[test]
+    fn failures_block_one_address_only() {
+        let f = Failures::default();
+        for _ in 0..MAX_FAILURES - 1 {
+            f.failed("10.0.0.1");
+        }
+        assert!(!f.blocked("10.0.0.1"));
+        f.failed("10.0.0.1");
+        assert!(f.blocked("10.0.0.1"));
+        assert!(!f.blocked("10.0.0.2"));
     }
 
     #[test]

@@ -216,6 +216,20 @@ fn sign_in_roles_and_what_citizens_see() {
         .to_str()
         .unwrap()
         .contains("Max-Age=0"));
+    // Guessing is stopped: after ten failed sign-ins from this address within a minute (two
+    // above), even the right password waits.
+    let attempt = |password: &str| {
+        http.post(format!("{}/login", s.root))
+            .form(&[("username", "patient"), ("password", password)])
+            .send()
+            .unwrap()
+    };
+    for _ in 0..8 {
+        assert_eq!(attempt("guess").status(), 401);
+    }
+    let r = attempt("patient");
+    assert_eq!(r.status(), 429);
+    assert!(alert(&r.text().unwrap()).contains("Слишком много неудачных попыток входа"));
 }
 
 #[test]
