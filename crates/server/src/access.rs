@@ -212,13 +212,12 @@ pub async fn confined(
         // Free slots are no one's data.
         ("GET" | "HEAD", ["Appointment", "$find"]) => crate::booking::ops::find(ctx, q).await,
         ("GET" | "HEAD", [t, id]) => {
+            // `rest::read` hides what lies outside the compartment (`check_stored`).
             let reply = rest::read(ctx, t, id, cond).await?;
-            visible(ctx, own, t, id, &reply).await?;
             crate::views::apply(ctx, reply, q)
         }
         ("GET" | "HEAD", [t, id, "_history", vid]) => {
             let reply = rest::vread(ctx, t, id, vid).await?;
-            visible(ctx, own, t, id, &reply).await?;
             crate::views::apply(ctx, reply, q)
         }
         ("GET" | "HEAD", [t]) | ("POST", [t, "_search"]) => {
@@ -311,37 +310,47 @@ pub async fn confined(
     }
 }
 
-/// 404 unless the resource in `reply` is within reach; the refusal is audited, naming the
-/// patients whose data it was, so they can see the attempt.
+/// For a caller confined to one patient's compartment (a `patient/` scope): 404 unless the
+/// stored resource `json` is within reach. Every read and vread runs it before answering a
+/// condition (304) or checking a body's integrity (500), so neither tells such a caller that
+/// another patient's record exists.
+pub async fn check_stored(ctx: &Ctx, rtype: &str, id: &str, json: &[u8]) -> Result<(), ApiError> {
+    if !matches!(ctx.caller, Caller::Principal(_)) {
+        return Ok(());
+    }
+    let Ok(Reach::Patient(own)) = guard(ctx, rtype, Interaction::Read) else {
+        return Ok(());
+    };
+    let resource: Value = serde_json::from_slice(json).unwrap_or(Value::Null);
+    visible(ctx, &own, rtype, id, &resource).await
+}
+
+/// 404 unless `resource` is within reach; the refusal is audited, naming the patients whose
+/// data it was, so they can see the attempt.
 async fn visible(
     ctx: &Ctx,
     own: &str,
     rtype: &str,
     id: &str,
-    reply: &Reply,
+    resource: &Value,
 ) -> Result<(), ApiError> {
-    let resource = match &reply.payload {
-        Payload::Raw(b) => serde_json::from_slice(b).unwrap_or(Value::Null),
-        Payload::Json(v) => v.clone(),
-        Payload::None => return Ok(()),
-    };
     let reachable = if rtype == "Binary" {
         // A body is as private as what its securityContext names.
-        match crate::remd::binary_context(ctx, &resource).await? {
+        match crate::remd::binary_context(ctx, resource).await? {
             Some((t, i, v)) => t != "Binary" && in_reach(ctx.defs, own, &t, &i, &v),
             None => false,
         }
     } else {
-        in_reach(ctx.defs, own, rtype, id, &resource)
+        in_reach(ctx.defs, own, rtype, id, resource)
     };
-    if reply.status.is_success() && !reachable {
+    if !reachable {
         let event = crate::audit::Event {
             action: "R",
             subtype: "read",
             outcome: "4",
             outcome_desc: Some(format!("{rtype}/{id} is outside the caller's compartment")),
             entities: vec![format!("{rtype}/{id}")],
-            patients: crate::audit::patients_of(ctx, &resource)
+            patients: crate::audit::patients_of(ctx, resource)
                 .into_iter()
                 .collect(),
             query: None,

@@ -538,6 +538,7 @@ pub async fn read(ctx: &Ctx, rtype: &str, id: &str, c: &Conditions) -> Result<Re
         return Err(gone(&r));
     }
     crate::care::check_read(ctx, rtype, id, &r.json).await?;
+    crate::access::check_stored(ctx, rtype, id, &r.json).await?;
     if not_modified(&r, c) {
         let mut reply = Reply::stored(&r);
         reply.status = StatusCode::NOT_MODIFIED;
@@ -592,6 +593,7 @@ pub async fn vread(ctx: &Ctx, rtype: &str, id: &str, vid: &str) -> Result<Reply,
         return Err(gone(&r));
     }
     crate::care::check_read(ctx, rtype, id, &r.json).await?;
+    crate::access::check_stored(ctx, rtype, id, &r.json).await?;
     crate::integrity::check(ctx, &r).await?;
     Ok(Reply::stored(&r))
 }

@@ -130,6 +130,29 @@ fn tokens_scopes_and_the_citizen_compartment() {
     );
     expect(s.call("GET", "Observation/o1", Some(&citizen), None), 200);
     refused(s.call("GET", "Observation/o3", Some(&citizen), None), 404);
+    // A guessed version in a condition does not reveal another patient's record either (it
+    // would be 304 for one of their own).
+    for (header, value) in [
+        ("if-none-match", "W/\"1\""),
+        ("if-modified-since", "Fri, 01 Jan 2100 00:00:00 GMT"),
+    ] {
+        let r = s
+            .client
+            .get(s.url("Observation/o3"))
+            .bearer_auth(&citizen)
+            .header(header, value)
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 404, "{header}");
+        let r = s
+            .client
+            .get(s.url("Observation/o1"))
+            .bearer_auth(&citizen)
+            .header(header, value)
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 304, "{header}");
+    }
     refused(
         s.call("GET", "Observation/o3/_history/1", Some(&citizen), None),
         404,

@@ -384,10 +384,19 @@ fn consents_take_effect_and_emergencies_are_logged() {
     assert_eq!(status, 400);
     assert!(alert(&p).contains("Укажите причину"));
     cardio.page("/arm/patients/pat-smirnov", 404);
-    // The citizen sees who looked, and the emergency with its reason.
-    let log = c.page("/portal/access-log", 200);
+    // The citizen sees who looked, and the emergency with its reason (read events are written
+    // by the audit's background writer, so the log is read until they are there).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let log = loop {
+        let log = c.page("/portal/access-log", 200);
+        if log.contains("экстренный доступ: «срочно»") || std::time::Instant::now() > deadline
+        {
+            break log;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
     assert!(log.contains("Петров Сергей Николаевич"), "{log}");
-    assert!(log.contains("экстренный доступ: «срочно»"));
+    assert!(log.contains("экстренный доступ: «срочно»"), "{log}");
     assert!(!log.contains(">вы<"));
     assert!(c.page("/portal/access-log?mine=1", 200).contains(">вы<"));
     // Patient search in the workstation: by СНИЛС in any spelling, mistakes explained.
