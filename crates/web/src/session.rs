@@ -145,6 +145,7 @@ struct LoginPage<'a> {
     username: &'a str,
     error: Option<&'a str>,
     demo_users: Vec<view::DemoUser>,
+    no_users: bool,
 }
 
 fn login_page(
@@ -167,6 +168,7 @@ fn login_page(
             username,
             error,
             demo_users,
+            no_users: web.inner.users.is_empty(),
         },
     )
 }

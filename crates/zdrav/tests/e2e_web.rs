@@ -556,3 +556,23 @@ fn trusted_centres_are_named_on_the_document_page() {
         "{page}"
     );
 }
+
+/// Without users (no `--demo`, no `--auth-config`) the sign-in page says how to configure them.
+#[test]
+fn sign_in_without_users_says_how_to_add_them() {
+    let s = Server::start();
+    let page = http().get(format!("{}/login", s.root)).send().unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page
+        .text()
+        .unwrap()
+        .contains("Пользователи для входа не настроены"));
+    let demo = Server::start_with(&["--demo"]);
+    let page = http()
+        .get(format!("{}/login", demo.root))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(!page.contains("Пользователи для входа не настроены"));
+}
