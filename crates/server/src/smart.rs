@@ -64,6 +64,10 @@ pub struct User {
     /// Display name for pages.
     #[serde(default)]
     pub name: Option<String>,
+    /// Who the user is as a FHIR reference when it is not the patient: `RelatedPerson/ID` for
+    /// a legal representative acting for `patient`.
+    #[serde(default)]
+    pub fhir_user: Option<String>,
 }
 
 /// The `--auth-config` file.
@@ -404,7 +408,7 @@ async fn token(State(s): State<Arc<Smart>>, headers: HeaderMap, body: String) ->
                 practitioner: u.practitioner.clone(),
                 organization: u.organization.clone(),
                 client_id: Some(client.client_id.clone()),
-                fhir_user: None,
+                fhir_user: u.fhir_user.clone(),
                 ttl: TOKEN_TTL,
             };
             (req, u.patient)

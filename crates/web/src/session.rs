@@ -298,7 +298,7 @@ fn start_session(web: &Web, user: &User) -> Result<(String, Role), String> {
             practitioner: user.practitioner.clone(),
             organization: user.organization.clone(),
             client_id: Some(CLIENT_ID.into()),
-            fhir_user: None,
+            fhir_user: user.fhir_user.clone(),
             ttl: SESSION_TTL,
         })
         .map_err(|e| e.to_string())?;

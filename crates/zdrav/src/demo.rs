@@ -36,6 +36,7 @@ pub fn users() -> Vec<User> {
         practitioner: None,
         organization: None,
         name: Some(name.into()),
+        fhir_user: None,
     };
     vec![
         User {
@@ -45,6 +46,15 @@ pub fn users() -> Vec<User> {
         User {
             patient: Some("pat-kuznetsova".into()),
             ..user("patient2", "citizen", "Кузнецова Елена Сергеевна")
+        },
+        User {
+            patient: Some("pat-kuznetsov".into()),
+            fhir_user: Some("RelatedPerson/rp-kuznetsova-mother".into()),
+            ..user(
+                "mother",
+                "citizen",
+                "Кузнецова Елена Сергеевна, мать Кузнецова Михаила",
+            )
         },
         User {
             practitioner: Some("pr-ivanova".into()),

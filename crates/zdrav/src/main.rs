@@ -371,7 +371,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 "zdrav: start page at {root}/ («Мое здоровье»: {root}/portal, АРМ: {root}/arm)"
             );
             if demo && auth_config.is_none() {
-                eprintln!("zdrav: demo users (password = name): patient, patient2, doctor, cardio, registrar");
+                eprintln!("zdrav: demo users (password = name): patient, patient2, mother, doctor, cardio, registrar");
             }
             if let Some(acceptor) = tls {
                 return tls::serve(listener, zdrav_server::app_with(ctx, pages), acceptor).await;

@@ -155,9 +155,10 @@ fn all_synthetic_bundles_load_with_references_resolved() {
 #[test]
 fn serve_demo_loads_patients_once() {
     let mut s = Server::start_with(&["--demo"]);
-    // Three synthetic patients and the two citizens of the Russian demo clinic.
+    // Three synthetic patients and the three citizens of the Russian demo clinic (a mother
+    // of a child among them).
     let h = expect(s.get("Patient/_history"), 200);
-    assert_eq!(h["total"], 5);
+    assert_eq!(h["total"], 6);
     let total = expect(s.get("_history?_count=1"), 200)["total"]
         .as_u64()
         .unwrap();
@@ -183,7 +184,7 @@ fn serve_demo_loads_patients_once() {
     );
     // A restart loads nothing again and opens no slot twice.
     s.restart(&["--demo"]);
-    assert_eq!(expect(s.get("Patient/_history"), 200)["total"], 5);
+    assert_eq!(expect(s.get("Patient/_history"), 200)["total"], 6);
     assert!((opened..=opened + 16).contains(&slots(&s)));
     drop(s);
 }

@@ -576,3 +576,31 @@ fn sign_in_without_users_says_how_to_add_them() {
         .unwrap();
     assert!(!page.contains("Пользователи для входа не настроены"));
 }
+
+/// A mother signs in for her child: the portal is the child's, it says she acts as the legal
+/// representative, she books for him, and the access ends on her next page when the relation
+/// is ended.
+#[test]
+fn a_legal_representative_acts_for_the_child() {
+    let s = Server::start_with(&["--demo"]);
+    let m = sign_in(&s, "mother");
+    let home = m.page("/portal", 200);
+    assert!(home.contains("Кузнецов Михаил Андреевич"), "{home}");
+    assert!(home.contains("Вы, Кузнецова Елена Сергеевна, действуете как законный представитель"));
+    let spec = "urn%3Aoid%3A1.2.643.5.1.13.13.11.1066%7C76";
+    let found = m.page(
+        &format!("/portal/appointments?find=1&specialty={spec}"),
+        200,
+    );
+    let at = found.find("name=\"slot\" value=\"").unwrap() + 19;
+    let slot = &found[at..at + found[at..].find('"').unwrap()];
+    let (status, p) = m.submit("/portal/appointments/book", &[("slot", slot)]);
+    assert_eq!(status, 303, "{p}");
+    assert!(p.contains("Вы записаны на приём."));
+    // The relation ends (the test server runs without authentication for the API).
+    let mut rp = common::expect(s.get("RelatedPerson/rp-kuznetsova-mother"), 200);
+    rp["active"] = serde_json::json!(false);
+    common::expect(s.put("RelatedPerson/rp-kuznetsova-mother", &rp), 200);
+    let closed = m.page("/portal", 403);
+    assert!(alert(&closed).contains("Недостаточно прав"), "{closed}");
+}

@@ -57,6 +57,8 @@ struct Home {
     snils: String,
     upcoming: usize,
     documents: u64,
+    /// For a legal representative: who they are, acting for the patient.
+    representative: Option<String>,
 }
 
 /// `GET /portal`.
@@ -93,6 +95,16 @@ pub async fn home(State(web): State<Web>, headers: HeaderMap) -> Response {
         .and_then(|i| i.get("value").and_then(Value::as_str))
         .unwrap_or("не указан")
         .to_string();
+    // A representative's token names their RelatedPerson; it is in the patient's compartment.
+    let representative = match s.principal.fhir_user.as_deref() {
+        Some(r) if r.starts_with("RelatedPerson/") => Some(
+            fhir.get(r)
+                .await
+                .map(|rp| view::person_name(&rp))
+                .unwrap_or_else(|_| r.to_string()),
+        ),
+        _ => None,
+    };
     view::html(
         StatusCode::OK,
         Home {
@@ -102,6 +114,7 @@ pub async fn home(State(web): State<Web>, headers: HeaderMap) -> Response {
             snils,
             upcoming,
             documents,
+            representative,
         },
     )
 }
