@@ -183,16 +183,7 @@ pub async fn cancel(
         Err(r) => return r,
     };
     if !forms::is_id(&id) {
-        return render(
-            &web,
-            &s,
-            &me,
-            &[],
-            None,
-            Some("Такой записи нет.".into()),
-            StatusCode::NOT_FOUND,
-        )
-        .await;
+        return view::no_such(&s, "Запись к врачу", "Такой записи нет.");
     }
     let reason = json!({"resourceType": "Parameters", "parameter": [
         {"name": "reason", "valueString": "Отменено пациентом в личном кабинете"}]});

@@ -207,15 +207,7 @@ pub async fn revoke(
         Err(r) => return r,
     };
     if !forms::is_id(&id) {
-        return render(
-            &web,
-            &s,
-            &me,
-            None,
-            Some("Такого согласия нет.".into()),
-            StatusCode::NOT_FOUND,
-        )
-        .await;
+        return view::no_such(&s, "Согласия на доступ к карте", "Такого согласия нет.");
     }
     let fhir = web.fhir(&s);
     let result = match fhir.get(&format!("Consent/{id}")).await {
