@@ -17,14 +17,14 @@ use x509_cert::time::Time;
 use x509_cert::Certificate;
 
 use crate::cert::{self, SignerKey};
-use crate::{der_util, oid, Algorithm, Error, Signer};
+use crate::{der_util, oid, Algorithm, Content, Error, Signer};
 
 fn malformed(msg: impl Into<String>) -> Error {
     Error::Malformed(msg.into())
 }
 
 /// See [`crate::verify_detached`].
-pub(crate) fn verify_detached(cms_der: &[u8], content: &[u8]) -> Result<Vec<Signer>, Error> {
+pub(crate) fn verify_detached(cms_der: &[u8], content: &Content) -> Result<Vec<Signer>, Error> {
     let info = ContentInfo::from_der(cms_der)
         .map_err(|e| malformed(format!("not a DER-encoded CMS ContentInfo: {e}")))?;
     if info.content_type != oid::SIGNED_DATA {
@@ -43,7 +43,7 @@ pub(crate) fn verify_detached(cms_der: &[u8], content: &[u8]) -> Result<Vec<Sign
     if let Some(embedded) = &signed.encap_content_info.econtent {
         let embedded = decode_any::<OctetString>(embedded)
             .ok_or_else(|| malformed("embedded content is not an OCTET STRING"))?;
-        if embedded.as_bytes() != content {
+        if embedded.as_bytes() != content.bytes() {
             return Err(malformed(
                 "the signature embeds content that differs from the document",
             ));
@@ -162,7 +162,7 @@ fn expected_oids(algorithm: Algorithm) -> (ObjectIdentifier, [ObjectIdentifier; 
     }
 }
 
-fn hash(algorithm: Algorithm, data: &[u8]) -> Vec<u8> {
+pub(crate) fn hash(algorithm: Algorithm, data: &[u8]) -> Vec<u8> {
     match algorithm {
         Algorithm::Gost256 => crate::streebog256(data).to_vec(),
         Algorithm::Gost512 => crate::streebog512(data).to_vec(),
@@ -224,7 +224,7 @@ fn verify_signer(
     raw: &[u8],
     signed: &SignedData,
     certs: &[&Certificate],
-    content: &[u8],
+    content: &Content,
     carried: &[Vec<u8>],
 ) -> Result<Signer, Error> {
     let info = SignerInfo::from_der(raw).map_err(|e| malformed(format!("SignerInfo: {e}")))?;
@@ -244,7 +244,7 @@ fn verify_signer(
             info.signature_algorithm.oid
         )));
     }
-    let content_digest = hash(algorithm, content);
+    let content_digest = content.digest(algorithm).to_vec();
     let signed_attrs = raw_signed_attrs(raw).map_err(|e| malformed(format!("signedAttrs: {e}")))?;
     let (signed_digest, signing_time) = match signed_attrs {
         Some(der) => {

@@ -292,7 +292,7 @@ fn windowed_multiplication_agrees_with_shamir() {
         let mut k1 = c.q.wrapping_sub(&U512::from_u64(7));
         let mut k2 = U512::from_u64(3);
         for round in 0..24u64 {
-            let a = c.mul2_g(&k1, &k2, &p);
+            let a = c.mul2_g(&k1, &k2, &p, None);
             let b = c.mul2(&k1, &c.g, &k2, &p);
             assert_eq!(c.affine_x(&a), c.affine_x(&b), "{} round {round}", set.name);
             let q = NonZero::new(c.q).unwrap();
@@ -320,4 +320,84 @@ fn windowed_multiplication_agrees_with_shamir() {
     ] {
         check::<8>(set);
     }
+}
+
+/// The a = −3 doubling equals the general one (a·Z⁴ added) on every curve where it applies,
+/// for points with Z ≠ 1, and those curves are the ones expected. Both multiplications use
+/// the same doubling, so `windowed_multiplication_agrees_with_shamir` cannot catch this.
+#[test]
+fn doubling_for_a_minus_3_agrees_with_the_general_formula() {
+    fn check<const L: usize>(set: &ParamSet) -> bool {
+        let fast = super::Curve::<L>::new(set);
+        let mut general = super::Curve::<L>::new(set);
+        general.a_is_minus_3 = false;
+        let mut p = fast.double(&fast.g);
+        for round in 0..16 {
+            let (a, b) = (fast.double(&p), general.double(&p));
+            // Equal as affine points: X1·Z2² = X2·Z1² and Y1·Z2³ = Y2·Z1³.
+            let (za2, zb2) = (a.z.square(), b.z.square());
+            assert!(
+                a.x.mul(&zb2) == b.x.mul(&za2),
+                "{} x, round {round}",
+                set.name
+            );
+            assert!(
+                a.y.mul(&zb2).mul(&b.z) == b.y.mul(&za2).mul(&a.z),
+                "{} y, round {round}",
+                set.name
+            );
+            p = fast.add(&a, &fast.g);
+        }
+        fast.a_is_minus_3
+    }
+    let short: Vec<&str> = [
+        &params::TC26_256_A,
+        &params::CRYPTOPRO_A,
+        &params::CRYPTOPRO_B,
+        &params::CRYPTOPRO_C,
+        &params::TEST_256,
+    ]
+    .into_iter()
+    .filter(|s| check::<4>(s))
+    .map(|s| s.name)
+    .collect();
+    let long: Vec<&str> = [
+        &params::TC26_512_A,
+        &params::TC26_512_B,
+        &params::TC26_512_C,
+        &params::TEST_512,
+    ]
+    .into_iter()
+    .filter(|s| check::<8>(s))
+    .map(|s| s.name)
+    .collect();
+    assert_eq!(
+        short,
+        [
+            params::CRYPTOPRO_A.name,
+            params::CRYPTOPRO_B.name,
+            params::CRYPTOPRO_C.name
+        ]
+    );
+    assert_eq!(long, [params::TC26_512_A.name, params::TC26_512_B.name]);
+}
+
+/// The comparison of x mod q with r without an inversion finds x among r, r + q, r + 2q, …:
+/// on TC26 256-bit A (cofactor 4, so p ≈ 4q) x is often above 2q.
+#[test]
+fn x_mod_q_is_found_above_q() {
+    let c = super::Curve::<4>::new(&params::TC26_256_A);
+    let q = NonZero::new(c.q).unwrap();
+    let mut above = 0;
+    for k in 2..40u64 {
+        let p = c.mul2(&U512::from_u64(k), &c.g, &U512::ZERO, &c.g);
+        let x = c.affine_x(&p).expect("finite");
+        let r = x % q;
+        assert!(c.x_is(&p, &r), "k = {k}");
+        assert!(!c.x_is(&p, &(r.wrapping_add(&U512::ONE) % q)), "k = {k}");
+        if x >= c.q.wrapping_add(&c.q) {
+            above += 1;
+        }
+    }
+    assert!(above > 5, "x above 2q for {above} multiples");
 }

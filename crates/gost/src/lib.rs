@@ -115,7 +115,44 @@ pub enum Error {
 /// `cms_der` is a DER ContentInfo of type signedData whose signer certificates are embedded.
 /// If it also embeds content, that content must equal `content`.
 pub fn verify_detached(cms_der: &[u8], content: &[u8]) -> Result<Vec<Signer>, Error> {
+    cms::verify_detached(cms_der, &Content::new(content))
+}
+
+/// [`verify_detached`] of one of several signatures over the same content: its digests are
+/// made once for all of them (a document carries the doctor's and the organisation's).
+pub fn verify_detached_content(cms_der: &[u8], content: &Content) -> Result<Vec<Signer>, Error> {
     cms::verify_detached(cms_der, content)
+}
+
+/// Signed content, with each digest of it computed on first use and then remembered.
+pub struct Content<'a> {
+    bytes: &'a [u8],
+    digests: [std::sync::OnceLock<Vec<u8>>; 3],
+}
+
+impl<'a> Content<'a> {
+    /// The content `bytes`, no digest made yet.
+    pub fn new(bytes: &'a [u8]) -> Content<'a> {
+        Content {
+            bytes,
+            digests: Default::default(),
+        }
+    }
+
+    /// The content itself.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// The content's digest by the hash of `algorithm`.
+    pub fn digest(&self, algorithm: Algorithm) -> &[u8] {
+        let slot = match algorithm {
+            Algorithm::Gost256 => 0,
+            Algorithm::Gost512 => 1,
+            Algorithm::EcdsaP256 => 2,
+        };
+        self.digests[slot].get_or_init(|| cms::hash(algorithm, self.bytes))
+    }
 }
 
 /// GOST R 34.11-2012 (Streebog) 256-bit digest, in the byte order OpenSSL and CMS use.

@@ -210,6 +210,23 @@ pub async fn commit(
 /// [`commit`] with outbox messages added and removed in the same transaction.
 pub async fn commit_with_outbox(
     ctx: &Ctx,
+    ops: Vec<WriteOp>,
+    subtype: &'static str,
+    outbox: OutboxOps,
+) -> Result<Vec<WriteResult>, StoreError> {
+    let terminology = ops.iter().any(|o| match o {
+        WriteOp::Put { rtype, .. } | WriteOp::Delete { rtype, .. } => rtype == "CodeSystem",
+    });
+    let results = commit_audited(ctx, ops, subtype, outbox).await;
+    if terminology {
+        // Also after a failure: whether it committed may be unknown.
+        ctx.terminology.changed();
+    }
+    results
+}
+
+async fn commit_audited(
+    ctx: &Ctx,
     mut ops: Vec<WriteOp>,
     subtype: &'static str,
     outbox: OutboxOps,

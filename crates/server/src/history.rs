@@ -92,6 +92,9 @@ pub async fn history(
             crate::care::check_read(ctx, t, id, &v.json).await?;
         }
     }
+    for v in &page.entries {
+        crate::integrity::check(ctx, v).await?;
+    }
     let path = match &scope {
         HistoryScope::System => "_history".to_string(),
         HistoryScope::Type(t) => format!("{t}/_history"),

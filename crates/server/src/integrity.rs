@@ -1,7 +1,7 @@
 //! Integrity of registered document bodies (issue 9): the body of a legally significant
 //! document is served only while its bytes are those that were signed. Every read and vread of
-//! a Binary tagged registered (and so every native download, which runs through the read)
-//! recomputes the size and SHA-1 of the decoded data and compares them with the `size` and
+//! a Binary tagged registered (and so every native download, which runs through the read), and
+//! every one a search, `_include`, history or `$everything` page would carry, recomputes the size and SHA-1 of the decoded data and compares them with the `size` and
 //! `hash` of `content[0].attachment` of the DocumentReference registered with it. A registered
 //! document never changes except its `status` (a correction supersedes it), so its current
 //! version states the registered values. On a mismatch the bytes are never served: the answer is

@@ -123,6 +123,9 @@ pub async fn check_transaction(
                 entry.get(k).copied().unwrap_or(k)
             )
         };
+        if let WriteOp::Put { resource, .. } = &mut ops[k] {
+            name_kind(ctx, resource, &at).await?;
+        }
         let Some((_, id, doc)) = put_parts(&ops[k]) else {
             continue;
         };
@@ -298,6 +301,56 @@ pub async fn check_transaction(
     Ok(())
 }
 
+/// Checks the document's kind against НСИ 1522 (an imported dictionary, else the kinds zdrav
+/// knows) and names it when the sender gave only the code, so a citizen reads the kind in
+/// Russian. A code missing from a complete dictionary is refused; one missing from the
+/// built-in fragment is accepted, as it may be a real kind zdrav does not know.
+async fn name_kind(
+    ctx: &Ctx,
+    doc: &mut Value,
+    at: &(dyn Fn(&str) -> String + Sync),
+) -> Result<(), ApiError> {
+    let Some(kinds) = crate::terminology::resolve::current_code_system(ctx, KINDS).await? else {
+        return Ok(());
+    };
+    let Some(codings) = doc
+        .pointer_mut("/type/coding")
+        .and_then(Value::as_array_mut)
+    else {
+        return Ok(());
+    };
+    for (i, c) in codings.iter_mut().enumerate() {
+        if c.get("system").and_then(Value::as_str) != Some(KINDS) {
+            continue;
+        }
+        let Some(code) = c.get("code").and_then(Value::as_str) else {
+            return Err(refuse(
+                "the document's kind needs a code of НСИ 1522",
+                at(&format!(".type.coding[{i}].code")),
+            ));
+        };
+        match kinds.get(code) {
+            Some(kind) if c.get("display").is_none() => {
+                if let Some(d) = &kind.display {
+                    c["display"] = Value::String(d.clone());
+                }
+            }
+            Some(_) => {}
+            None if kinds.complete => {
+                return Err(refuse(
+                    format!(
+                        "'{code}' is not a kind of document in НСИ 1522 (version {})",
+                        kinds.version.as_deref().unwrap_or("unstated")
+                    ),
+                    at(&format!(".type.coding[{i}].code")),
+                ))
+            }
+            None => {}
+        }
+    }
+    Ok(())
+}
+
 /// The size and SHA-1 hash the DocumentReference states must be those of the body.
 fn check_attachment(
     doc: &Value,
@@ -357,6 +410,7 @@ async fn signatures(
 ) -> Result<Vec<Signed>, ApiError> {
     let target = format!("DocumentReference/{doc_id}");
     let now = chrono::Utc::now().timestamp();
+    let content = zdrav_gost::Content::new(bytes);
     let mut out = Vec::new();
     for (k, op) in ops.iter().enumerate() {
         let Some(("Provenance", _, p)) = put_parts(op) else {
@@ -393,7 +447,7 @@ async fn signatures(
             let der = base64::engine::general_purpose::STANDARD
                 .decode(sig.get("data").and_then(Value::as_str).unwrap_or(""))
                 .map_err(|_| refuse("signature.data is not base64", format!("{at}.data")))?;
-            let signers = zdrav_gost::verify_detached(&der, bytes).map_err(|e| {
+            let signers = zdrav_gost::verify_detached_content(&der, &content).map_err(|e| {
                 refuse(
                     format!("the signature does not verify: {e}"),
                     format!("{at}.data"),

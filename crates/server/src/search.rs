@@ -123,6 +123,9 @@ pub async fn search(
 ) -> Result<Reply, ApiError> {
     let parsed = parse(ctx, &scope, params, strict)?;
     let page = ctx.store.search(&parsed.query).await?;
+    for r in page.matches.iter().chain(&page.included) {
+        crate::integrity::check(ctx, r).await?;
+    }
     let bundle = searchset(ctx, &scope, &parsed, &page)?;
     Ok(Reply::json(StatusCode::OK, bundle))
 }
@@ -430,6 +433,9 @@ pub async fn everything(
         }
     }
     let total = all.len();
+    for r in all.iter().skip(offset).take(count) {
+        crate::integrity::check(ctx, r).await?;
+    }
     let entries: Vec<Value> = all
         .iter()
         .skip(offset)

@@ -133,6 +133,19 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// Runs a point read (one row by key, or a few) on the calling task's thread. Such a read
+    /// takes microseconds from the page cache, less than the two thread switches a trip to the
+    /// blocking pool costs, and a registration or a transaction makes several of them. Reads
+    /// that can be long (searches, history, scans, document bodies) go to the pool instead.
+    fn reading_now<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, Error>,
+    ) -> Result<T, StoreError> {
+        self.inner.with_reader(f).map_err(StoreError::from)
+    }
+}
+
 impl Inner {
     fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T, Error>) -> Result<T, Error> {
         let pooled = self.readers.lock().pop();
@@ -142,7 +155,8 @@ impl Inner {
         };
         let out = f(&conn);
         let mut pool = self.readers.lock();
-        if pool.len() < READERS {
+        // Room for the pool's readers and those of the point reads run on worker threads.
+        if pool.len() < READERS + 4 {
             pool.push(conn);
         }
         out
@@ -178,7 +192,10 @@ impl Store for SqliteStore {
 
     async fn read(&self, rtype: &str, id: &str) -> Result<Option<StoredResource>, StoreError> {
         let (rtype, id) = (rtype.to_owned(), id.to_owned());
-        self.reading(move |conn| read::read(conn, rtype, id)).await
+        if rtype == "Binary" {
+            return self.reading(move |conn| read::read(conn, rtype, id)).await;
+        }
+        self.reading_now(move |conn| read::read(conn, rtype, id))
     }
 
     async fn vread(
@@ -196,8 +213,7 @@ impl Store for SqliteStore {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        self.reading(move |conn| read::exists_many(conn, &keys))
-            .await
+        self.reading_now(move |conn| read::exists_many(conn, &keys))
     }
 
     async fn history(&self, query: HistoryQuery) -> Result<HistoryPage, StoreError> {

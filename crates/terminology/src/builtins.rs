@@ -11,19 +11,34 @@ use crate::codesystem::CodeSystemIndex;
 
 static R4_GZ: &[u8] = include_bytes!("../defs/r4-terminology.json.gz");
 
-/// The НСИ dictionaries shipped with zdrav: (OID, version, title, gzipped CSV).
-pub const NSI: [(&str, &str, &str, &[u8]); 2] = [
+/// The НСИ dictionaries shipped with zdrav: (OID, version, title, gzipped CSV, whether the
+/// CSV is the whole dictionary).
+pub const NSI: [(&str, &str, &str, &[u8], bool); 3] = [
     (
         "1.2.643.5.1.13.13.11.1005",
         "2.27",
         "Международная статистическая классификация болезней и проблем, связанных со здоровьем, 10-го пересмотра (МКБ-10)",
         include_bytes!("../defs/nsi/1.2.643.5.1.13.13.11.1005_2.27.csv.gz"),
+        true,
     ),
     (
         "1.2.643.5.1.13.13.11.1486",
         "2.7",
         "Международная классификация болезней - онкология, морфология новообразований (МКБ-О)",
         include_bytes!("../defs/nsi/1.2.643.5.1.13.13.11.1486_2.7.csv.gz"),
+        true,
+    ),
+    // «Виды медицинской документации», the kinds of РЭМД documents: a fragment, because the
+    // dictionary itself is not public. Its codes and names are those that the public НСИ
+    // 1.2.643.5.1.13.13.11.1520 «Виды СЭМД» gives as the kind (`type_code`) of its document
+    // formats, each name without its format and edition. Version "0-zdrav" sorts below every
+    // real version, so an imported dictionary (`zdrav nsi import`) always takes precedence.
+    (
+        "1.2.643.5.1.13.13.11.1522",
+        "0-zdrav",
+        "Виды медицинской документации (известные zdrav виды; полный справочник импортируется)",
+        include_bytes!("../defs/nsi/1.2.643.5.1.13.13.11.1522_fragment.csv.gz"),
+        false,
     ),
 ];
 
@@ -71,8 +86,13 @@ impl Builtins {
                 .then(|| cs.clone());
         }
         let resource = match NSI.iter().find(|(oid, ..)| url == format!("urn:oid:{oid}")) {
-            Some((oid, ver, title, gz)) => {
-                crate::nsi::code_system_from_csv(&gunzip(gz), oid, ver, Some(title)).ok()?
+            Some((oid, ver, title, gz, complete)) => {
+                let mut cs =
+                    crate::nsi::code_system_from_csv(&gunzip(gz), oid, ver, Some(title)).ok()?;
+                if !complete {
+                    cs["content"] = Value::String("fragment".into());
+                }
+                cs
             }
             None => self.resources.get(&format!("CodeSystem|{url}"))?.clone(),
         };
@@ -134,5 +154,32 @@ mod tests {
         assert!(b
             .value_set("http://hl7.org/fhir/ValueSet/administrative-gender")
             .is_some());
+        assert!(icd.complete);
+    }
+
+    /// The ten kinds of documents citizens see in «Мое здоровье» are known by name.
+    #[test]
+    fn remd_kinds_are_a_fragment_with_russian_names() {
+        let kinds = Builtins::get()
+            .code_system("urn:oid:1.2.643.5.1.13.13.11.1522", None)
+            .unwrap();
+        assert!(!kinds.complete, "the built-in kinds are a fragment");
+        for (code, name) in [
+            ("3", "Направление на госпитализацию, восстановительное лечение, обследование, консультацию"),
+            ("34", "Направление на медико-социальную экспертизу"),
+            ("6", "Протокол инструментального исследования"),
+            ("5", "Протокол консультации"),
+            ("7", "Протокол лабораторного исследования"),
+            ("141", "Сведения о результатах диспансеризации или профилактического медицинского осмотра"),
+            ("1", "Эпикриз в стационаре выписной"),
+            ("86", "Рецепт на лекарственный препарат"),
+            ("71", "Медицинское заключение об отсутствии противопоказаний к занятию определенными видами спорта"),
+            ("88", "Справка об отсутствии контактов с инфекционными больными"),
+        ] {
+            assert_eq!(kinds.get(code).and_then(|c| c.display.as_deref()), Some(name), "{code}");
+        }
+        assert!(kinds.get("9999").is_none());
+        // Any real version of the dictionary sorts above the fragment.
+        assert!(crate::version_cmp("1.1", kinds.version.as_deref().unwrap()).is_gt());
     }
 }

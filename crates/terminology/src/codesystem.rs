@@ -34,6 +34,9 @@ pub struct CodeSystemIndex {
     pub name: String,
     /// Whether codes are case-sensitive (FHIR's default is not stated; НСИ codes are not).
     pub case_sensitive: bool,
+    /// Whether every code of the system is here (`content` `complete`, the default); a
+    /// `fragment` knows some codes, so a code missing from it is unknown, not wrong.
+    pub complete: bool,
     /// Concepts in the system's order (parents before their children).
     pub concepts: Vec<Concept>,
     by_code: HashMap<String, usize>,
@@ -99,6 +102,10 @@ impl CodeSystemIndex {
             url,
             version: text("version"),
             case_sensitive: cs.get("caseSensitive").and_then(Value::as_bool) == Some(true),
+            complete: !matches!(
+                cs.get("content").and_then(Value::as_str),
+                Some("fragment" | "example" | "not-present")
+            ),
             concepts: Vec::new(),
             by_code: HashMap::new(),
         };

@@ -188,6 +188,70 @@ fn gost_signatures_register() {
     refused_with(s.post("", &tampered), "does not verify");
 }
 
+/// The kind of a document comes from НСИ 1522: the kinds citizens see are known by name even
+/// without the dictionary (a sender may give the code alone), a code zdrav does not know is
+/// accepted while only the built-in fragment is there, and refused once the whole dictionary
+/// is imported.
+#[test]
+fn document_kinds_come_from_nsi_1522() {
+    let s = Server::start();
+    common::remd::clinic(&s, None);
+    let o = Openssl::new();
+    let (doctor, clinic) = o.author_and_clinic(Kind::P256, Kind::P256);
+    let with_kind = |n: &str, code: &str| {
+        let body = format!("Документ {n}\n");
+        let mut r = registration(
+            n,
+            body.as_bytes(),
+            &o.both(&doctor, &clinic, body.as_bytes()),
+            None,
+        );
+        r["entry"][1]["resource"]["type"] = json!({"coding": [{"system": KINDS, "code": code}]});
+        r
+    };
+    expect(s.post("", &with_kind("mse1", "34")), 200);
+    let doc = expect(s.get("DocumentReference/mse1"), 200);
+    assert_eq!(
+        doc["type"]["coding"][0]["display"],
+        "Направление на медико-социальную экспертизу"
+    );
+    let system = KINDS.replace(':', "%3A");
+    let found = expect(
+        s.get(&format!("CodeSystem/$lookup?system={system}&code=88")),
+        200,
+    );
+    assert!(found
+        .to_string()
+        .contains("Справка об отсутствии контактов с инфекционными больными"));
+    let unknown = expect(
+        s.get(&format!("CodeSystem/$validate-code?url={system}&code=9999")),
+        200,
+    );
+    assert_eq!(unknown["parameter"][0]["valueBoolean"], false);
+    assert!(
+        unknown.to_string().contains("content fragment"),
+        "{unknown}"
+    );
+    // Not known here, but the dictionary is held only in part: accepted.
+    expect(s.post("", &with_kind("odd1", "9999")), 200);
+    // The whole dictionary imported (a newer version than the fragment) decides.
+    let imported = json!({"resourceType": "CodeSystem", "url": KINDS, "version": "5.1",
+        "status": "active", "content": "complete", "concept": [
+            {"code": "7", "display": "Протокол лабораторного исследования"},
+            {"code": "34", "display": "Направление на медико-социальную экспертизу"}]});
+    expect(s.post("CodeSystem", &imported), 201);
+    let v = refused_with(
+        s.post("", &with_kind("odd2", "9999")),
+        "not a kind of document",
+    );
+    assert_eq!(
+        v["issue"][0]["expression"][0],
+        "Bundle.entry[1].resource.type.coding[0].code"
+    );
+    expect(s.get("DocumentReference/odd2"), 404);
+    expect(s.post("", &with_kind("lab9", "7")), 200);
+}
+
 /// The integrated record's documents are seen by whom they concern: the citizen reads their
 /// own documents and bodies, not another's; a practitioner reads those of patients in care;
 /// a body is as private as the document it belongs to.

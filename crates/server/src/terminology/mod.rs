@@ -196,6 +196,14 @@ fn code_system_op(
                 inactive: c.inactive,
                 parent: c.parent.map(|p| cs.concepts[p].code.clone()),
             });
+            if found.is_none() && !cs.complete {
+                // A fragment cannot say a code is wrong, only that it is not among those known.
+                return Ok(json!({"resourceType": "Parameters", "parameter": [
+                    {"name": "result", "valueBoolean": false},
+                    {"name": "message", "valueString": format!(
+                        "'{code}' is not among the codes of {} known here; only part of it is held (content fragment), so import the dictionary to check every code",
+                        cs.url)}]}));
+            }
             Ok(validation(
                 found,
                 code,

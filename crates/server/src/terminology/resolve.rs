@@ -4,7 +4,9 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use zdrav_terminology::{version_cmp, Builtins, CodeSystemIndex};
@@ -12,10 +14,29 @@ use zdrav_terminology::{version_cmp, Builtins, CodeSystemIndex};
 use crate::error::ApiError;
 use crate::rest::Ctx;
 
-/// Compiled code systems from the store, by `id|versionId`.
+/// Compiled code systems from the store, by `id|versionId`, and the code systems that
+/// writes consult on every request ([`current_code_system`]), by URL.
 #[derive(Default)]
 pub struct Cache {
     compiled: Mutex<HashMap<String, Arc<CodeSystemIndex>>>,
+    current: Mutex<HashMap<String, Current>>,
+    /// Raised by every CodeSystem write of this process.
+    generation: AtomicU64,
+}
+
+/// A resolved code system, when it was resolved, and the write generation it saw.
+type Current = (Instant, u64, Option<Arc<CodeSystemIndex>>);
+
+/// How long a resolved code system serves writes. A CodeSystem written through this server is
+/// seen at once; one imported by another process (`zdrav nsi import`, another server on the
+/// same PostgreSQL) within this time.
+const CURRENT_FOR: Duration = Duration::from_secs(30);
+
+impl Cache {
+    /// Notes that a CodeSystem was written, so the next lookup resolves afresh.
+    pub fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::Release);
+    }
 }
 
 impl std::fmt::Debug for Cache {
@@ -93,6 +114,32 @@ pub async fn code_system(
         (Some(s), _) => Some(compile(ctx, &s)?),
         (None, b) => b,
     })
+}
+
+/// [`code_system`] (newest version) for a check made on every write, such as a registered
+/// document's kind: remembered for [`CURRENT_FOR`] or until a CodeSystem is written here,
+/// so the write path does not search the store each time.
+pub async fn current_code_system(
+    ctx: &Ctx,
+    url: &str,
+) -> Result<Option<Arc<CodeSystemIndex>>, ApiError> {
+    let cache = &ctx.terminology;
+    let generation = cache.generation.load(Ordering::Acquire);
+    {
+        let current = cache.current.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, g, cs)) = current.get(url) {
+            if *g == generation && at.elapsed() < CURRENT_FOR {
+                return Ok(cs.clone());
+            }
+        }
+    }
+    let cs = code_system(ctx, url, None).await?;
+    cache
+        .current
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(url.to_string(), (Instant::now(), generation, cs.clone()));
+    Ok(cs)
 }
 
 /// A code system given as a stored resource (instance-level operations).

@@ -27,8 +27,9 @@ struct RegisterPage {
     page: Chrome,
     patient: String,
     patient_name: String,
+    /// The kinds to choose from (code, name), from НСИ 1522 as the server knows it.
+    kinds: Vec<(String, String)>,
     kind_code: String,
-    kind_name: String,
     description: String,
 }
 
@@ -38,7 +39,6 @@ struct Upload {
     csrf: String,
     patient: String,
     kind_code: String,
-    kind_name: String,
     description: String,
     body: Vec<u8>,
     body_type: String,
@@ -65,6 +65,10 @@ async fn render(
     } else {
         String::new()
     };
+    let kinds = match kinds(web, s).await {
+        Ok(k) => k,
+        Err(f) => return view::failure_page(s, &f),
+    };
     view::html(
         status,
         RegisterPage {
@@ -72,8 +76,8 @@ async fn render(
                 .with_outcome(None, alert),
             patient: u.patient.clone(),
             patient_name,
+            kinds,
             kind_code: u.kind_code.clone(),
-            kind_name: u.kind_name.clone(),
             description: u.description.clone(),
         },
     )
@@ -92,10 +96,30 @@ pub async fn form(
     let u = Upload {
         patient: forms::filled(&q, "patient").unwrap_or("").to_string(),
         kind_code: "7".into(),
-        kind_name: "Протокол лабораторного исследования".into(),
         ..Upload::default()
     };
     render(&web, &s, &u, None, StatusCode::OK).await
+}
+
+/// The kinds of documents (code, name) in the dictionary's order: the server's НСИ 1522, an
+/// imported one or the kinds built in. The API names the kind from its code at registration.
+async fn kinds(web: &Web, s: &Signed) -> Result<Vec<(String, String)>, Failure> {
+    let url = KINDS.replace(':', "%3A");
+    let expansion = web
+        .fhir(s)
+        .get(&format!("ValueSet/$expand?url={url}&count=1000"))
+        .await?;
+    Ok(expansion
+        .pointer("/expansion/contains")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| {
+            let code = c.get("code").and_then(Value::as_str)?;
+            let name = c.get("display").and_then(Value::as_str).unwrap_or(code);
+            Some((code.to_string(), name.to_string()))
+        })
+        .collect())
 }
 
 /// A signature file as DER: PEM (`-----BEGIN PKCS7-----`, `CMS`) and bare base64 are decoded.
@@ -132,7 +156,6 @@ async fn read(mut m: Multipart) -> Result<Upload, String> {
             "csrf" => u.csrf = text(),
             "patient" => u.patient = text(),
             "kind_code" => u.kind_code = text(),
-            "kind_name" => u.kind_name = text(),
             "description" => u.description = text(),
             "body" => {
                 u.body = bytes.to_vec();
@@ -151,10 +174,8 @@ fn problem(u: &Upload) -> Option<&'static str> {
     if !forms::is_id(&u.patient) {
         return Some("Не выбран пациент: откройте регистрацию из карты пациента.");
     }
-    if u.kind_code.is_empty() || u.kind_code.len() > 20 || u.kind_name.is_empty() {
-        return Some(
-            "Укажите код и название вида документа по справочнику НСИ 1.2.643.5.1.13.13.11.1522.",
-        );
+    if u.kind_code.is_empty() || u.kind_code.len() > 20 {
+        return Some("Выберите вид документа по справочнику НСИ 1.2.643.5.1.13.13.11.1522.");
     }
     if u.body.is_empty() {
         return Some("Приложите файл документа.");
@@ -179,7 +200,7 @@ fn transaction(u: &Upload, author: &str, custodian: &str) -> (String, Value) {
         t => t,
     };
     let mut doc = json!({"resourceType": "DocumentReference", "id": doc_id, "status": "current",
-        "type": {"coding": [{"system": KINDS, "code": u.kind_code, "display": u.kind_name}]},
+        "type": {"coding": [{"system": KINDS, "code": u.kind_code}]},
         "subject": {"reference": format!("Patient/{}", u.patient)}, "date": now,
         "author": [{"reference": author}], "custodian": {"reference": custodian},
         "content": [{"attachment": {"contentType": content_type, "url": format!("Binary/{body_id}"),
@@ -219,6 +240,9 @@ fn transaction(u: &Upload, author: &str, custodian: &str) -> (String, Value) {
 fn refusal(f: &Failure) -> String {
     let d = f.diagnostics.as_str();
     let at = f.at.as_deref().unwrap_or("");
+    if d.contains("not a kind of document") {
+        return "Такого вида документа нет в справочнике НСИ 1.2.643.5.1.13.13.11.1522.".into();
+    }
     let file = if at.starts_with("Bundle.entry[2]") || d.contains("author's") {
         "Подпись врача"
     } else if at.starts_with("Bundle.entry[3]") || d.contains("organisation's") {
@@ -378,7 +402,6 @@ mod tests {
         let mut u = Upload {
             patient: "p1".into(),
             kind_code: "7".into(),
-            kind_name: "Протокол".into(),
             ..Upload::default()
         };
         assert_eq!(problem(&u), Some("Приложите файл документа."));

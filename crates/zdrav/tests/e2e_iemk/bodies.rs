@@ -187,6 +187,10 @@ fn registered_bodies_download_only_as_registered() {
             "Binary/doc-a-body/_history/1",
             "application/fhir+json",
         ),
+        // Nor inside a search or a history page.
+        ("GET", "Binary?_id=doc-a-body", "application/fhir+json"),
+        ("GET", "Binary/doc-a-body/_history", "application/fhir+json"),
+        ("GET", "Binary/_history", "application/fhir+json"),
     ] {
         let r = accept(&s, method, path, kind);
         assert_eq!(r.status().as_u16(), 500, "{method} {path} as {kind}");
@@ -219,6 +223,8 @@ fn registered_bodies_download_only_as_registered() {
     );
     // The document and the other bodies are untouched.
     expect(s.get("DocumentReference/doc-a"), 200);
+    let found = expect(s.get("Binary?_id=doc-c-body"), 200);
+    assert_eq!(found["entry"][0]["resource"]["data"], b64(&fixed));
     let r = accept(&s, "GET", "Binary/doc-c-body", "application/pdf");
     assert_eq!(r.status().as_u16(), 200);
     assert!(r.bytes().unwrap().as_ref() == fixed.as_slice());

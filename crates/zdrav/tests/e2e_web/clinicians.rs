@@ -129,12 +129,14 @@ fn a_signed_document_is_registered_through_the_workstation() {
         form.contains("Смирнов Алексей Иванович")
             && form.contains("enctype=\"multipart/form-data\"")
     );
+    // The kind is chosen from НСИ 1522 as the server knows it, the laboratory protocol first.
+    assert!(form.contains("<option value=\"7\" selected>Протокол лабораторного исследования (7)"));
+    assert!(form.contains(">Справка об отсутствии контактов с инфекционными больными (88)"));
     let upload = |doctor_sig: Vec<u8>, org_sig: Vec<u8>, body: Vec<u8>| {
         let f = multipart::Form::new()
             .text("csrf", doctor.csrf())
             .text("patient", "pat-smirnov")
             .text("kind_code", "7")
-            .text("kind_name", "Протокол лабораторного исследования")
             .part(
                 "body",
                 multipart::Part::bytes(body)
@@ -191,6 +193,11 @@ fn a_signed_document_is_registered_through_the_workstation() {
     assert!(to.starts_with("/arm/documents/") && to.ends_with("?done=registered"));
     let page = doctor.page(&to, 200);
     assert!(page.contains("Документ зарегистрирован"));
+    // The form sent only the kind's code; the API named it from the dictionary.
+    assert!(
+        page.contains("<h1>Протокол лабораторного исследования</h1>"),
+        "{page}"
+    );
     assert_eq!(page.matches("Подпись действительна").count(), 2);
     // The citizen now has three documents.
     let c = sign_in(&s, "patient");
