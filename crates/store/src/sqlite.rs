@@ -23,6 +23,8 @@ use schema::Role;
 /// not read faster on a small machine, and a connection opened per burst and then closed costs
 /// a file open and the parsing of every statement again (it showed in read-by-id profiles).
 const READERS: usize = 8;
+/// Resources up to this size are read on the calling thread ([`SqliteStore::reading_now`]).
+const INLINE_READ_BYTES: i64 = 256 * 1024;
 
 /// A [`Store`] on one SQLite file. Cheap to clone; clones share connections.
 #[derive(Clone)]
@@ -193,7 +195,14 @@ impl Store for SqliteStore {
     async fn read(&self, rtype: &str, id: &str) -> Result<Option<StoredResource>, StoreError> {
         let (rtype, id) = (rtype.to_owned(), id.to_owned());
         if rtype == "Binary" {
-            return self.reading(move |conn| read::read(conn, rtype, id)).await;
+            // A document body may be megabytes: read on the pool unless it is absent or small.
+            match self.reading_now(|conn| read::json_len(conn, &rtype, &id))? {
+                None => return Ok(None),
+                Some(n) if n > INLINE_READ_BYTES => {
+                    return self.reading(move |conn| read::read(conn, rtype, id)).await
+                }
+                Some(_) => {}
+            }
         }
         self.reading_now(move |conn| read::read(conn, rtype, id))
     }

@@ -35,6 +35,17 @@ pub(super) fn read(
     )
 }
 
+/// The size of the current version's JSON, without reading it; `None` if there is none.
+pub(super) fn json_len(conn: &Connection, rtype: &str, id: &str) -> Result<Option<i64>, Error> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT length(j.json) FROM current c \
+             JOIN history_json j ON j.seq = c.seq WHERE c.rtype = ?1 AND c.id = ?2",
+        )?
+        .query_row(params![rtype, id], |row| row.get(0))
+        .optional()?)
+}
+
 pub(super) fn vread(
     conn: &Connection,
     rtype: String,
