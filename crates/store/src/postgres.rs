@@ -1,9 +1,10 @@
 //! The PostgreSQL backend: the schema and semantics of the SQLite backend on a pool of
 //! `tokio-postgres` connections. Commits serialise on a one-row clock table (as SQLite's single
-//! writer does), write their rows in a few array-bound statements, and reads that take more than
+//! writer does), run in groups that share one transaction and one flush, write their rows in a few array-bound statements, and reads that take more than
 //! one statement (history, search) run in one read-only REPEATABLE READ transaction.
 
 mod analyze;
+mod group;
 mod include;
 mod read;
 mod rows;
@@ -48,6 +49,8 @@ struct Inner {
     /// saves a lookup per commit); filled only after the commit that read or made them.
     pids: Mutex<write::Pids>,
     analyzer: Arc<analyze::Analyzer>,
+    /// Commits waiting to run in the next group (see `postgres/group.rs`).
+    queue: group::Queue,
 }
 
 /// Failures inside the backend, before they become a [`StoreError`].
@@ -122,6 +125,7 @@ impl PgStore {
                 pool,
                 pids: Mutex::new(write::Pids::new()),
                 analyzer: Arc::default(),
+                queue: group::Queue::default(),
             }),
         })
     }
@@ -152,12 +156,7 @@ impl Store for PgStore {
         if ops.is_empty() && outbox.is_empty() {
             return Ok(Vec::new());
         }
-        let n = ops.len() as u64;
-        let mut client = self.client().await?;
-        let results = write::commit(&mut client, &self.inner.pids, ops, outbox).await?;
-        drop(client);
-        self.inner.analyzer.wrote(&self.inner.pool, n);
-        Ok(results)
+        group::commit(&self.inner, ops, outbox).await
     }
 
     async fn outbox_pending(&self, limit: usize) -> Result<Vec<OutboxMessage>, StoreError> {

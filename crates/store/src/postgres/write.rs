@@ -1,8 +1,8 @@
-//! `commit` on PostgreSQL: one READ COMMITTED transaction that first advances the clock row
-//! (which serialises commits, as SQLite's single writer does, so every statement after it sees
-//! every earlier commit), reads the current rows of all keys at once, decides each op with the
-//! shared rules of [`crate::sql::commit`], then writes every table with one array-bound
-//! statement, pipelined on the connection.
+//! One commit on PostgreSQL ([`apply`]), inside the READ COMMITTED transaction of its group
+//! (`group.rs`), which first advanced the clock row (that serialises commits, as SQLite's single
+//! writer does, so every statement after it sees every earlier commit): it reads the current
+//! rows of all keys at once, decides each op with the shared rules of [`crate::sql::commit`],
+//! then writes every table with one array-bound statement, pipelined on the connection.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -18,10 +18,12 @@ use super::Error;
 use crate::sql::commit::{self, Body, Current, NewVersion, Plan, Written};
 use crate::sql::layout::TABLES;
 use crate::time::format_instant;
-use crate::{OutboxMessage, OutboxOps, StoreError, WriteOp, WriteResult};
+use crate::{OutboxMessage, OutboxOps, StoreError, WriteResult};
 
-/// Next instant: now, but strictly after the previous commit's even if the clock stepped back.
-const CLOCK: &str = "UPDATE zdrav_clock SET last = greatest(last + 1, $1) RETURNING last";
+/// The last of `$2` next instants: now, but strictly after the previous commit's even if the
+/// clock stepped back; a group's commits take the `$2` instants ending there, in order.
+pub(super) const CLOCK: &str =
+    "UPDATE zdrav_clock SET last = greatest(last + $2, $1) RETURNING last";
 
 const MAX_SEQ: &str = "SELECT coalesce(max(seq), 0) FROM history";
 
@@ -65,20 +67,19 @@ pub(super) type Pids = HashMap<String, HashMap<String, i32>>;
 
 type Pending<'a> = Pin<Box<dyn Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a>>;
 
-pub(super) async fn commit(
-    client: &mut Object,
+/// One commit's writes inside the group's transaction `tx`, at instant `now` (the clock row is
+/// already advanced, so commits are serialised and every statement sees every earlier
+/// commit). Returns the results and the pids the commit used, to be cached once the group's
+/// transaction has committed.
+pub(super) async fn apply(
+    tx: &Transaction<'_>,
     cache: &Mutex<Pids>,
-    ops: Vec<WriteOp>,
-    outbox: OutboxOps,
-) -> Result<Vec<WriteResult>, Error> {
-    let plan = commit::plan(ops)?;
-    let tx = client.transaction().await?;
-    let clock = tx.prepare_cached(CLOCK).await?;
-    let wall = chrono::Utc::now().timestamp_micros();
-    let now: i64 = tx.query_one(&clock, &[&wall]).await?.try_get(0)?;
+    plan: Plan,
+    outbox: &OutboxOps,
+    now: i64,
+) -> Result<(Vec<WriteResult>, Pids), Error> {
     let now_str = format_instant(now);
-
-    let (max_seq, currents) = read_state(&tx, &plan).await?;
+    let (max_seq, currents) = read_state(tx, &plan).await?;
     let mut written = Vec::with_capacity(plan.keys.len());
     let mut versions: Vec<(usize, NewVersion)> = Vec::new();
     for (index, (key, body)) in plan.keys.iter().zip(plan.bodies.iter()).enumerate() {
@@ -89,9 +90,9 @@ pub(super) async fn commit(
             versions.push((index, new));
         }
     }
-    let pids = resolve_pids(&tx, cache, &plan, &versions).await?;
+    let pids = resolve_pids(tx, cache, &plan, &versions).await?;
     write(
-        &tx,
+        tx,
         &plan,
         &currents,
         &written,
@@ -100,14 +101,8 @@ pub(super) async fn commit(
         (max_seq, now),
     )
     .await?;
-    write_outbox(&tx, &outbox, now).await?;
-    tx.commit().await?;
-    let mut cached = cache.lock();
-    for (rtype, params) in pids {
-        cached.entry(rtype).or_default().extend(params);
-    }
-    drop(cached);
-    Ok(commit::results(plan.keys, written, &now_str))
+    write_outbox(tx, outbox, now).await?;
+    Ok((commit::results(plan.keys, written, &now_str), pids))
 }
 
 /// Adds and removes the commit's outbox messages; a message already gone fails the commit.
