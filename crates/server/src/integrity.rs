@@ -1,7 +1,8 @@
 //! Integrity of registered document bodies (issue 9): the body of a legally significant
 //! document is served only while its bytes are those that were signed. Every read and vread of
 //! a Binary tagged registered (and so every native download, which runs through the read), and
-//! every one a search, `_include`, history or `$everything` page would carry, recomputes the size and SHA-1 of the decoded data and compares them with the `size` and
+//! every one a search, `_include`, history or `$everything` page or a bulk export would carry,
+//! recomputes the size and SHA-1 of the decoded data and compares them with the `size` and
 //! `hash` of `content[0].attachment` of the DocumentReference registered with it. A registered
 //! document never changes except its `status` (a correction supersedes it), so its current
 //! version states the registered values. On a mismatch the bytes are never served: the answer is
@@ -11,7 +12,7 @@
 use axum::http::StatusCode;
 use base64::Engine;
 use serde_json::Value;
-use zdrav_store::StoredResource;
+use zdrav_store::{DynStore, StoredResource};
 
 use crate::binary::{self, BinaryView};
 use crate::error::ApiError;
@@ -19,6 +20,11 @@ use crate::rest::Ctx;
 
 /// Checks a stored Binary before it is served; anything else, and unregistered bodies, pass.
 pub async fn check(ctx: &Ctx, r: &StoredResource) -> Result<(), ApiError> {
+    check_in(&ctx.store, r).await
+}
+
+/// [`check`] with the store alone, for work that runs outside a request (bulk export).
+pub async fn check_in(store: &DynStore, r: &StoredResource) -> Result<(), ApiError> {
     if r.rtype != "Binary" || r.deleted {
         return Ok(());
     }
@@ -32,7 +38,7 @@ pub async fn check(ctx: &Ctx, r: &StoredResource) -> Result<(), ApiError> {
     if !view.registered() {
         return Ok(());
     }
-    let Some((doc_id, attachment)) = registration(ctx, &r.id, &view).await? else {
+    let Some((doc_id, attachment)) = registration(store, &r.id, &view).await? else {
         return Err(failure(
             &r.id,
             None,
@@ -82,7 +88,7 @@ fn failure(id: &str, doc: Option<&str>, message: String) -> ApiError {
 /// the one its `securityContext` names (set at registration), else the one whose attachment URL
 /// is it (a client may have set another securityContext, such as the Patient).
 async fn registration(
-    ctx: &Ctx,
+    store: &DynStore,
     id: &str,
     view: &BinaryView<'_>,
 ) -> Result<Option<(String, Value)>, ApiError> {
@@ -99,16 +105,23 @@ async fn registration(
         .as_ref()
         .and_then(|s| s.reference.as_deref())
         .filter(|r| r.starts_with("DocumentReference/"));
-    if let Some(reference) = named {
-        if let Some(doc) = crate::refs::resolve(ctx, reference).await? {
-            if is_body(&doc) {
-                return Ok(Some(found(doc)));
-            }
+    if let Some(doc_id) = named.and_then(|r| r.strip_prefix("DocumentReference/")) {
+        let doc = store
+            .read("DocumentReference", doc_id)
+            .await?
+            .filter(|r| !r.deleted)
+            .and_then(|r| serde_json::from_slice::<Value>(&r.json).ok());
+        if let Some(doc) = doc.filter(|d| is_body(d)) {
+            return Ok(Some(found(doc)));
         }
     }
-    let docs =
-        crate::search::unrestricted(ctx, "DocumentReference", &[("location", url.clone())], 16)
-            .await?;
+    let docs = crate::search::unrestricted_in(
+        store,
+        "DocumentReference",
+        &[("location", url.clone())],
+        16,
+    )
+    .await?;
     Ok(docs.into_iter().find(|d| is_body(d)).map(found))
 }
 

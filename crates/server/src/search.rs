@@ -293,9 +293,19 @@ pub async fn unrestricted(
     params: &[(&str, String)],
     count: usize,
 ) -> Result<Vec<Value>, ApiError> {
+    unrestricted_in(&ctx.store, rtype, params, count).await
+}
+
+/// [`unrestricted`] on a store, for work that runs outside a request.
+pub async fn unrestricted_in(
+    store: &zdrav_store::DynStore,
+    rtype: &str,
+    params: &[(&str, String)],
+    count: usize,
+) -> Result<Vec<Value>, ApiError> {
     let mut query = own_query(rtype, params, None, count)?;
     query.total = zdrav_search::TotalMode::None;
-    let page = ctx.store.search(&query).await?;
+    let page = store.search(&query).await?;
     Ok(page
         .matches
         .iter()

@@ -145,6 +145,9 @@ pub enum ExportError {
     /// The job was cancelled.
     #[error("the export was cancelled")]
     Cancelled,
+    /// A registered document body no longer matches its registered hash; it is not exported.
+    #[error("{0}")]
+    Integrity(String),
 }
 
 /// True for the types a patient-level export can hold: Patient and every type the Patient
@@ -249,6 +252,15 @@ fn line_for(defs: &Definitions, plan: &Plan, r: &StoredResource) -> Option<Bytes
         Some(v) if multi_line => serde_json::to_vec(&v).ok().map(Bytes::from),
         _ => Some(r.json.clone()),
     }
+}
+
+/// Fails the export on a registered body that does not match its registered hash
+/// (`integrity::check`): such bytes are never served, in a file either.
+async fn check_body(store: &DynStore, r: &StoredResource) -> Result<(), ExportError> {
+    crate::integrity::check_in(store, r).await.map_err(|e| {
+        let why: Vec<&str> = e.issues.iter().map(|i| i.diagnostics.as_str()).collect();
+        ExportError::Integrity(why.join("; "))
+    })
 }
 
 /// The micros of a stored `lastUpdated`.
@@ -388,6 +400,9 @@ pub async fn run(
                     limit: options.page_size,
                 })
                 .await?;
+            for r in &page.resources {
+                check_body(store, r).await?;
+            }
             let (lines, late) = if plan.level == Level::System {
                 select_page(defs, &plan, page.resources)
             } else {
@@ -408,6 +423,7 @@ pub async fn run(
                 if plan.since_micros.is_some_and(|s| updated_micros(&old) < s) {
                     continue;
                 }
+                check_body(store, &old).await?;
                 if let Some(line) = line_for(defs, &plan, &old) {
                     out.write(&line).await?;
                     written += 1;

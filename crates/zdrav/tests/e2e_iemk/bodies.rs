@@ -212,6 +212,39 @@ fn registered_bodies_download_only_as_registered() {
             .as_u16(),
         500
     );
+    // Nor into a bulk export: the job fails and says why.
+    let r = s
+        .client
+        .get(s.url("$export?_type=Binary"))
+        .header("prefer", "respond-async")
+        .header("accept", "application/fhir+json")
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let status = r.headers()["content-location"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let v = loop {
+        let r = s.client.get(&status).send().unwrap();
+        if r.status().as_u16() != 202 {
+            assert_eq!(r.status().as_u16(), 500);
+            break r.json::<Value>().unwrap();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the export still runs"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(
+        v["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap_or("")
+            .contains("does not match its registered hash"),
+        "{v}"
+    );
     damage(&s, "doc-p-body");
     let v = expect(s.get("Binary/doc-p-body"), 500);
     assert!(
