@@ -3,7 +3,7 @@
 //! Why by hand: no maintained Rust crate implements GOST R 34.10 (RustCrypto ships Streebog and
 //! the GOST block ciphers, but no GOST signature; the few crates.io attempts are unmaintained or
 //! wrap C libraries). The arithmetic is plain short-Weierstrass point arithmetic in Jacobian
-//! coordinates over `crypto-bigint` Montgomery residues, sized to the curve: 4 limbs for 256-bit
+//! coordinates over Montgomery residues (`field.rs`), sized to the curve: 4 limbs for 256-bit
 //! curves, 8 for 512-bit ones ([`GostCurve`]); a Montgomery multiplication costs the square of
 //! the limbs, so 256-bit curves on 512-bit integers did four times the work. Scalars and
 //! coordinates cross the API as 512-bit integers. Verification handles only public data, so it
@@ -14,15 +14,13 @@
 //! - a CMS signature value is s‖r, each half the size of q, **big-endian**;
 //! - a certificate's public key is an OCTET STRING x‖y, each coordinate **little-endian**.
 
-use crypto_bigint::modular::runtime_mod::{DynResidue, DynResidueParams};
 use crypto_bigint::{NonZero, Uint, U512};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::params::ParamSet;
 
-/// A field element of a curve with `L` 64-bit limbs.
-type Fe<const L: usize> = DynResidue<L>;
+use crate::field::{Fe, Modulus};
 
 /// A point in Jacobian coordinates (X/Z², Y/Z³); Z = 0 is the point at infinity.
 #[derive(Clone, Copy)]
@@ -38,8 +36,8 @@ pub(crate) struct Curve<const L: usize> {
     name: &'static str,
     /// Size of q, of the digest and of each signature half, in bytes.
     len: usize,
-    fp: DynResidueParams<L>,
-    fq: DynResidueParams<L>,
+    fp: &'static Modulus<L>,
+    fq: &'static Modulus<L>,
     p: U512,
     q: U512,
     a: Fe<L>,
@@ -152,6 +150,12 @@ impl GostCurve {
     }
 }
 
+/// [`hex`] for the field's tests.
+#[cfg(test)]
+pub(crate) fn hex_for_tests(s: &str) -> U512 {
+    hex(s)
+}
+
 /// Parses a big-endian hex constant from `params.rs` (whitespace ignored; tests cover every one).
 fn hex(s: &str) -> U512 {
     let mut bytes = [0u8; 64];
@@ -221,13 +225,13 @@ impl<const L: usize> Curve<L> {
     pub(crate) fn new(set: &ParamSet) -> Curve<L> {
         let p = hex(set.p);
         let q = hex(set.q);
-        let fp = DynResidueParams::new(&p.resize::<L>());
+        let fp = Modulus::new(&p.resize::<L>());
         let fe = |s: &str| Fe::<L>::new(&hex(s).resize::<L>(), fp);
         let mut c = Curve {
             name: set.name,
             len: set.bits / 8,
             fp,
-            fq: DynResidueParams::new(&q.resize::<L>()),
+            fq: Modulus::new(&q.resize::<L>()),
             p,
             q,
             a: fe(set.a),
@@ -414,7 +418,7 @@ impl<const L: usize> Curve<L> {
             acc = acc.mul(&pt.z);
         }
         let (mut inv, ok) = acc.invert();
-        if !bool::from(ok) {
+        if !ok {
             return None;
         }
         for i in (0..4).rev() {
@@ -495,7 +499,7 @@ impl<const L: usize> Curve<L> {
     #[cfg(test)]
     fn affine_x(&self, p: &Point<L>) -> Option<U512> {
         let (zinv, ok) = p.z.invert();
-        bool::from(ok).then(|| p.x.mul(&zinv.square()).retrieve().resize::<8>())
+        ok.then(|| p.x.mul(&zinv.square()).retrieve().resize::<8>())
     }
 
     /// Verifies (r, s) over integer digest `e` (before reduction mod q) — GOST R 34.10-2012 §6.2.
@@ -509,15 +513,15 @@ impl<const L: usize> Curve<L> {
         if e == zero {
             e = U512::ONE;
         }
-        let (v, ok) = DynResidue::new(&e.resize::<L>(), fq).invert();
-        if !bool::from(ok) {
+        let (v, ok) = Fe::<L>::new(&e.resize::<L>(), fq).invert();
+        if !ok {
             return false;
         }
-        let z1 = DynResidue::new(&s.resize::<L>(), fq)
+        let z1 = Fe::<L>::new(&s.resize::<L>(), fq)
             .mul(&v)
             .retrieve()
             .resize::<8>();
-        let z2 = DynResidue::new(&r.resize::<L>(), fq)
+        let z2 = Fe::<L>::new(&r.resize::<L>(), fq)
             .neg()
             .mul(&v)
             .retrieve()

@@ -20,6 +20,7 @@ mod chain;
 mod cms;
 mod curve;
 mod der_util;
+mod field;
 mod oid;
 mod params;
 mod trust;
