@@ -14,6 +14,10 @@ use crypto_bigint::Uint;
 /// The parameters of one modulus, made once and shared by its elements.
 pub(crate) struct Modulus<const L: usize> {
     p: [u64; L],
+    /// c where p = 2^(64·L) − c with c below 2³²: the CryptoPro-A, TC26-256-A and TC26-512-A
+    /// primes. Their elements are kept as plain integers and a product is reduced by folding
+    /// its high half times c onto its low half, cheaper than a Montgomery reduction.
+    c: Option<u64>,
     /// −p⁻¹ mod 2⁶⁴.
     inv: u64,
     /// R² mod p, R = 2^(64·L): turns an integer into Montgomery form.
@@ -24,7 +28,8 @@ pub(crate) struct Modulus<const L: usize> {
     p_minus_2: [u64; L],
 }
 
-/// An element modulo some [`Modulus`], in Montgomery form (a·R mod p), always below p.
+/// An element modulo some [`Modulus`], always below p: in Montgomery form (a·R mod p), or the
+/// integer itself for a pseudo-Mersenne p.
 #[derive(Clone, Copy)]
 pub(crate) struct Fe<const L: usize> {
     v: [u64; L],
@@ -108,13 +113,69 @@ impl<const L: usize> Modulus<L> {
             two[0] = 2;
             two
         });
+        let c = (words[1..].iter().all(|w| *w == u64::MAX))
+            .then(|| words[0].wrapping_neg())
+            .filter(|c| *c < 1 << 32);
         Box::leak(Box::new(Modulus {
             p: words,
+            c,
             inv: inv.wrapping_neg(),
             r2: x,
             one,
             p_minus_2,
         }))
+    }
+
+    /// The product of two elements in their form: a·b mod p for a pseudo-Mersenne p, else
+    /// a·b·R⁻¹ mod p. Below p for operands below p.
+    fn product(&self, a: &[u64; L], b: &[u64; L]) -> [u64; L] {
+        match self.c {
+            Some(c) => self.fold_mul(a, b, c),
+            None => self.mont_mul(a, b),
+        }
+    }
+
+    /// a·b mod p for p = 2^(64·L) − c: the 2L-limb product is hi·2^(64·L) + lo ≡ hi·c + lo.
+    fn fold_mul(&self, a: &[u64; L], b: &[u64; L], c: u64) -> [u64; L] {
+        let mut wide = [0u64; 16];
+        for i in 0..L {
+            let mut carry: u64 = 0;
+            for j in 0..L {
+                let s = u128::from(wide[i + j])
+                    + u128::from(a[i]) * u128::from(b[j])
+                    + u128::from(carry);
+                wide[i + j] = s as u64;
+                carry = (s >> 64) as u64;
+            }
+            wide[i + L] = carry;
+        }
+        let mut r = [0u64; L];
+        let mut carry: u128 = 0;
+        for i in 0..L {
+            let s = u128::from(wide[i]) + u128::from(wide[i + L]) * u128::from(c) + carry;
+            r[i] = s as u64;
+            carry = s >> 64;
+        }
+        // What is left is carry·2^(64·L) ≡ carry·c, below 2⁹⁶; adding it may overflow once
+        // more, by at most one 2^(64·L), which is c again.
+        let mut extra = carry * u128::from(c);
+        while extra != 0 {
+            let mut k = 0;
+            while extra != 0 && k < L {
+                let s = u128::from(r[k]) + (extra & u128::from(u64::MAX));
+                r[k] = s as u64;
+                extra = (extra >> 64) + (s >> 64);
+                k += 1;
+            }
+            if extra != 0 {
+                // Carried out of the top limb: 2^(64·L) ≡ c.
+                extra *= u128::from(c);
+            }
+        }
+        if !less(&r, &self.p) {
+            sub_in_place(&mut r, &self.p);
+        }
+        r
     }
 
     /// a·b·R⁻¹ mod p (CIOS): for a, b < p the result is below p.
@@ -157,15 +218,25 @@ impl<const L: usize> Fe<L> {
         for (w, limb) in words.iter_mut().zip(x.as_words()) {
             *w = *limb;
         }
-        Fe {
-            v: m.mont_mul(&words, &m.r2),
-            m,
+        match m.c {
+            Some(_) => Fe { v: words, m },
+            None => Fe {
+                v: m.mont_mul(&words, &m.r2),
+                m,
+            },
         }
     }
 
     /// One.
     pub(crate) fn one(m: &'static Modulus<L>) -> Fe<L> {
-        Fe { v: m.one, m }
+        match m.c {
+            Some(_) => {
+                let mut v = [0u64; L];
+                v[0] = 1;
+                Fe { v, m }
+            }
+            None => Fe { v: m.one, m },
+        }
     }
 
     /// Zero.
@@ -175,6 +246,9 @@ impl<const L: usize> Fe<L> {
 
     /// The element as an integer below the modulus.
     pub(crate) fn retrieve(&self) -> Uint<L> {
+        if self.m.c.is_some() {
+            return Uint::from_words(self.v);
+        }
         let mut one = [0u64; L];
         one[0] = 1;
         Uint::from_words(self.m.mont_mul(&self.v, &one))
@@ -183,7 +257,7 @@ impl<const L: usize> Fe<L> {
     /// self · other.
     pub(crate) fn mul(&self, other: &Fe<L>) -> Fe<L> {
         Fe {
-            v: self.m.mont_mul(&self.v, &other.v),
+            v: self.m.product(&self.v, &other.v),
             m: self.m,
         }
     }

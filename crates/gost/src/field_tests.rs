@@ -1,5 +1,6 @@
 //! The hand-written field agrees with `crypto-bigint`'s `DynResidue` on every modulus the
-//! parameter sets use (p and q), for random operands and the edge values 0, 1 and p − 1.
+//! parameter sets use (p and q), in both its forms (Montgomery, and plain integers for the
+//! primes 2^n − c), for random operands and the edge values 0, 1 and p − 1.
 
 use super::*;
 use crate::params::{self, ParamSet};
@@ -71,4 +72,15 @@ fn agrees_with_crypto_bigint_on_every_modulus() {
         check::<8>(&hex(set.p), 200 + k as u64);
         check::<8>(&hex(set.q), 300 + k as u64);
     }
+    // The primes 2^n − c take the folding product (and were checked above in that form).
+    let c4 = |set: &ParamSet| Modulus::<4>::new(&hex(set.p).resize()).c;
+    let c8 = |set: &ParamSet| Modulus::<8>::new(&hex(set.p).resize()).c;
+    assert_eq!(c4(&params::CRYPTOPRO_A), Some(617));
+    assert_eq!(c4(&params::TC26_256_A), Some(617));
+    assert_eq!(c8(&params::TC26_512_A), Some(569));
+    assert_eq!(c4(&params::CRYPTOPRO_B), None);
+    assert_eq!(
+        Modulus::<4>::new(&hex(params::CRYPTOPRO_A.q).resize()).c,
+        None
+    );
 }
