@@ -10,7 +10,6 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 /// The first `n` synthetic bundles, sorted by name.
 fn synthetic(shared: &Path, n: usize) -> Vec<PathBuf> {
@@ -76,23 +75,14 @@ fn kickoff(s: &Server, path: &str) -> String {
 
 /// Polls a status URL until the export is done; returns the manifest.
 fn wait(s: &Server, status: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let r = s.client.get(status).send().unwrap();
-        match r.status().as_u16() {
-            202 => {
-                assert!(r.headers().contains_key("x-progress"));
-                assert!(r.headers().contains_key("retry-after"));
-            }
-            200 => {
-                let ct = r.headers()["content-type"].to_str().unwrap().to_string();
-                assert!(ct.starts_with("application/json"), "{ct}");
-                return common::json(r);
-            }
-            other => panic!("status {other}: {}", r.text().unwrap()),
+    let r = common::export_ended(s, status);
+    match r.status().as_u16() {
+        200 => {
+            let ct = r.headers()["content-type"].to_str().unwrap().to_string();
+            assert!(ct.starts_with("application/json"), "{ct}");
+            common::json(r)
         }
-        assert!(Instant::now() < deadline, "export did not finish");
-        std::thread::sleep(Duration::from_millis(100));
+        other => panic!("status {other}: {}", r.text().unwrap()),
     }
 }
 

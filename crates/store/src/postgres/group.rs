@@ -125,30 +125,23 @@ async fn run(inner: &Inner, work: Vec<(Plan, OutboxOps)>) -> Result<Vec<Answer>,
         savepoint(&tx, "SAVEPOINT zdrav_commit").await?;
     }
     for (k, (plan, outbox)) in work.into_iter().enumerate() {
-        let now = first + k as i64;
-        if single {
-            match write::apply(&tx, &inner.pids, plan, &outbox, now).await {
-                Ok((results, pids)) => {
-                    answers.push(Ok(results));
-                    merge(&mut used, pids);
-                }
-                // Dropping the transaction rolls it back.
-                Err(e) => return Ok(vec![Err(e.into())]),
-            }
-            continue;
-        }
+        let outcome = write::apply(&tx, &inner.pids, plan, &outbox, first + k as i64).await;
         // The next commit's savepoint goes in the same round trip as this one's end.
         let next = if k + 1 < count {
             "; SAVEPOINT zdrav_commit"
         } else {
             ""
         };
-        match write::apply(&tx, &inner.pids, plan, &outbox, now).await {
+        match outcome {
             Ok((results, pids)) => {
-                savepoint(&tx, &format!("RELEASE SAVEPOINT zdrav_commit{next}")).await?;
+                if !single {
+                    savepoint(&tx, &format!("RELEASE SAVEPOINT zdrav_commit{next}")).await?;
+                }
                 answers.push(Ok(results));
                 merge(&mut used, pids);
             }
+            // Alone in its group, a failed commit is the transaction's: dropping it rolls back.
+            Err(e) if single => return Ok(vec![Err(e.into())]),
             Err(e) => {
                 // If the undo itself fails, the whole group fails: nothing of it is committed.
                 savepoint(

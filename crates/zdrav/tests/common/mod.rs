@@ -257,6 +257,22 @@ fn postgres_database() -> Option<zdrav_store::PgTestDatabase> {
 }
 
 /// The response body as JSON.
+/// Polls a bulk export's status URL until the job has ended; returns that last answer (200
+/// with the manifest, or the job's failure). Every answer while it runs is a 202 with progress.
+pub fn export_ended(s: &Server, status: &str) -> Response {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let r = s.client.get(status).send().unwrap();
+        if r.status().as_u16() != 202 {
+            return r;
+        }
+        assert!(r.headers().contains_key("x-progress"));
+        assert!(r.headers().contains_key("retry-after"));
+        assert!(Instant::now() < deadline, "export did not finish");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 pub fn json(r: Response) -> Value {
     let text = r.text().unwrap();
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))

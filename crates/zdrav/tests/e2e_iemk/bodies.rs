@@ -225,19 +225,7 @@ fn registered_bodies_download_only_as_registered() {
         .to_str()
         .unwrap()
         .to_string();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let v = loop {
-        let r = s.client.get(&status).send().unwrap();
-        if r.status().as_u16() != 202 {
-            assert_eq!(r.status().as_u16(), 500);
-            break r.json::<Value>().unwrap();
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the export still runs"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    };
+    let v = expect(super::common::export_ended(&s, &status), 500);
     assert!(
         v["issue"][0]["diagnostics"]
             .as_str()
