@@ -128,13 +128,14 @@ async fn write_outbox(tx: &Transaction<'_>, outbox: &OutboxOps, now: i64) -> Res
         let delete = tx
             .prepare_cached("DELETE FROM outbox WHERE seq = ANY($1::bigint[]) RETURNING seq")
             .await?;
-        let gone: Vec<i64> = tx
+        let mut gone: std::collections::HashSet<i64> = tx
             .query(&delete, &[&outbox.ack])
             .await?
             .iter()
             .filter_map(|r| r.try_get(0).ok())
             .collect();
-        if let Some(&seq) = outbox.ack.iter().find(|s| !gone.contains(s)) {
+        // Each acknowledgement removes one message: the same one twice is gone the second time.
+        if let Some(&seq) = outbox.ack.iter().find(|s| !gone.remove(s)) {
             return Err(StoreError::OutboxGone { seq }.into());
         }
     }

@@ -37,14 +37,34 @@ fn insert(table: &str, fields: impl Iterator<Item = String>) -> String {
     )
 }
 
-/// The prepared statements of one commit, and the parameter ids it has looked up.
+/// Search parameter ids, type → param → pid. Ids never change once assigned, so the writer keeps
+/// them for the life of the store; a commit otherwise looked up each of its ~20 ids again.
+pub(super) type Pids = HashMap<String, HashMap<String, i64>>;
+
+/// The parameter ids a group transaction knows: those committed before it (`known`), and those
+/// it looked up or assigned itself (`fresh`), which join `known` only once the group commits,
+/// since an id assigned by a transaction that rolls back does not exist.
+pub(super) struct PidScope<'a> {
+    /// Ids of committed transactions.
+    pub(super) known: &'a Pids,
+    /// Ids found or assigned by this transaction.
+    pub(super) fresh: Pids,
+}
+
+impl PidScope<'_> {
+    fn get(&self, rtype: &str, param: &str) -> Option<i64> {
+        [self.known, &self.fresh]
+            .iter()
+            .find_map(|m| m.get(rtype).and_then(|m| m.get(param)).copied())
+    }
+}
+
+/// The prepared statements of one commit.
 pub(super) struct IndexWriter<'tx> {
     delete: Vec<CachedStatement<'tx>>,
     insert: Vec<CachedStatement<'tx>>,
     find_pid: CachedStatement<'tx>,
     add_pid: CachedStatement<'tx>,
-    /// type → param → pid; ids never change once assigned, so caching them is safe.
-    pids: HashMap<String, HashMap<String, i64>>,
 }
 
 impl<'tx> IndexWriter<'tx> {
@@ -62,14 +82,19 @@ impl<'tx> IndexWriter<'tx> {
                 .prepare_cached("SELECT pid FROM search_param WHERE param = ?1 AND rtype = ?2")?,
             add_pid: tx
                 .prepare_cached("INSERT INTO search_param (param, rtype) VALUES (?1, ?2)")?,
-            pids: HashMap::new(),
         })
     }
 
     /// The id of parameter `param` on type `rtype`, assigned on first use.
-    fn pid(&mut self, tx: &Connection, rtype: &str, param: &str) -> Result<i64, Error> {
-        if let Some(pid) = self.pids.get(rtype).and_then(|m| m.get(param)) {
-            return Ok(*pid);
+    fn pid(
+        &mut self,
+        tx: &Connection,
+        pids: &mut PidScope<'_>,
+        rtype: &str,
+        param: &str,
+    ) -> Result<i64, Error> {
+        if let Some(pid) = pids.get(rtype, param) {
+            return Ok(pid);
         }
         let found = self
             .find_pid
@@ -82,7 +107,7 @@ impl<'tx> IndexWriter<'tx> {
                 tx.last_insert_rowid()
             }
         };
-        self.pids
+        pids.fresh
             .entry(rtype.to_owned())
             .or_default()
             .insert(param.to_owned(), pid);
@@ -103,6 +128,7 @@ impl<'tx> IndexWriter<'tx> {
     pub(super) fn insert(
         &mut self,
         tx: &Connection,
+        pids: &mut PidScope<'_>,
         rk: i64,
         rtype: &str,
         pat: Option<&str>,
@@ -110,7 +136,7 @@ impl<'tx> IndexWriter<'tx> {
     ) -> Result<(), Error> {
         for (ord, row) in rows.iter().enumerate() {
             let ord = i64::try_from(ord).unwrap_or(i64::MAX);
-            let key = (rk, self.pid(tx, rtype, &row.param)?, ord, pat);
+            let key = (rk, self.pid(tx, pids, rtype, &row.param)?, ord, pat);
             match &row.value {
                 IndexValue::Composite(parts) => {
                     let mut values = [Cell::Null; MAX_COMPONENTS * MAX_FIELDS];
