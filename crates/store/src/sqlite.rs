@@ -180,10 +180,14 @@ impl Store for SqliteStore {
         ops: Vec<WriteOp>,
         outbox: OutboxOps,
     ) -> Result<Vec<WriteResult>, StoreError> {
-        self.blocking(move |inner| {
-            let results = write::commit(&inner.writer, &inner.queue, ops, outbox)?;
-            inner.checkpointer.committed();
-            Ok(results)
+        let inner = &self.inner;
+        write::commit(&inner.queue, ops, outbox, || {
+            let inner = Arc::clone(inner);
+            tokio::task::spawn_blocking(move || {
+                write::run_groups(&inner.writer, &inner.queue, || {
+                    inner.checkpointer.committed()
+                })
+            });
         })
         .await
     }
