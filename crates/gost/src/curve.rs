@@ -7,7 +7,8 @@
 //! curves, 8 for 512-bit ones ([`GostCurve`]); a Montgomery multiplication costs the square of
 //! the limbs, so 256-bit curves on 512-bit integers did four times the work. Scalars and
 //! coordinates cross the API as 512-bit integers. Verification handles only public data, so it
-//! need not run in constant time.
+//! need not run in constant time. Keys that sign again and again get fixed-base combs
+//! (`comb.rs`).
 //!
 //! Conventions (RFC 7091, RFC 4491/9215, as OpenSSL and CryptoPro produce them):
 //! - the digest e is the hash output read as a **little-endian** integer, e = e mod q, 1 if 0;
@@ -49,6 +50,8 @@ pub(crate) struct Curve<const L: usize> {
     /// G, 3G, 5G, 7G in affine form (z = 1), for the windowed multiplication; `None` if a
     /// multiple could not be made affine (it cannot happen on a valid curve).
     g_table: Option<[Point<L>; 4]>,
+    /// G's comb (`comb.rs`), made when a key first earns one.
+    g_comb: std::sync::OnceLock<Option<comb::Table<L>>>,
 }
 
 /// A public key: affine coordinates already checked to lie on the curve, and its odd
@@ -56,6 +59,8 @@ pub(crate) struct Curve<const L: usize> {
 pub(crate) struct PublicKey<const L: usize> {
     point: Point<L>,
     table: Option<[Point<L>; 4]>,
+    /// Its uses, and its comb once it has earned one (`comb.rs`).
+    comb: comb::KeyCombSlot<L>,
 }
 
 /// A parameter set at its own size.
@@ -243,6 +248,7 @@ impl<const L: usize> Curve<L> {
                 z: Fe::<L>::one(fp),
             },
             g_table: None,
+            g_comb: std::sync::OnceLock::new(),
         };
         let three = Fe::<L>::new(&crypto_bigint::Uint::<L>::from_u8(3), fp);
         c.a_is_minus_3 = c.is_zero(&c.a.add(&three));
@@ -293,6 +299,7 @@ impl<const L: usize> Curve<L> {
         Some(PublicKey {
             table: self.odd_multiples(&point),
             point,
+            comb: comb::KeyCombSlot::default(),
         })
     }
 
@@ -526,7 +533,10 @@ impl<const L: usize> Curve<L> {
             .mul(&v)
             .retrieve()
             .resize::<8>();
-        let c = self.mul2_g(&z1, &z2, &key.point, key.table.as_ref());
+        let c = match self.combs(key) {
+            Some((g, q)) => self.mul2_comb(&z1, g, &z2, q),
+            None => self.mul2_g(&z1, &z2, &key.point, key.table.as_ref()),
+        };
         self.x_is(&c, r)
     }
 
@@ -571,6 +581,9 @@ impl<const L: usize> Curve<L> {
         }
     }
 }
+
+#[path = "comb.rs"]
+mod comb;
 
 #[cfg(test)]
 #[path = "curve_tests.rs"]

@@ -401,3 +401,69 @@ fn x_mod_q_is_found_above_q() {
     }
     assert!(above > 5, "x above 2q for {above} multiples");
 }
+
+/// The comb multiplication (`comb.rs`) equals the windowed one on every parameter set.
+#[test]
+fn comb_multiplication_agrees_with_windows() {
+    fn check<const L: usize>(set: &ParamSet) {
+        let c = super::Curve::<L>::new(set);
+        let p = c.mul2(&U512::from_u64(0x1234_5678_9abc), &c.g, &U512::ZERO, &c.g);
+        let p = c.odd_multiples(&p).expect("affine")[0];
+        let (gc, pc) = (c.comb(&c.g).expect("G comb"), c.comb(&p).expect("P comb"));
+        let q = NonZero::new(c.q).unwrap();
+        let mut k1 = c.q.wrapping_sub(&U512::ONE);
+        let mut k2 = U512::from_u64(63);
+        for round in 0..16u64 {
+            let a = c.mul2_comb(&k1, &gc, &k2, &pc);
+            let b = c.mul2_g(&k1, &k2, &p, None);
+            assert_eq!(c.affine_x(&a), c.affine_x(&b), "{} round {round}", set.name);
+            k1 = k1
+                .wrapping_mul(&U512::from_u64(0x9e37_79b9_7f4a_7c15))
+                .wrapping_add(&U512::from_u64(round))
+                % q;
+            k2 = k2.wrapping_mul(&k1).wrapping_add(&U512::ONE) % q;
+        }
+    }
+    for set in [
+        &params::TC26_256_A,
+        &params::CRYPTOPRO_A,
+        &params::CRYPTOPRO_B,
+        &params::CRYPTOPRO_C,
+        &params::TEST_256,
+    ] {
+        check::<4>(set);
+    }
+    for set in [
+        &params::TC26_512_A,
+        &params::TC26_512_B,
+        &params::TC26_512_C,
+        &params::TEST_512,
+    ] {
+        check::<8>(set);
+    }
+}
+
+/// A key used often enough gets its comb, and the standard's examples still verify through it
+/// while altered ones fail.
+#[test]
+fn a_busy_key_verifies_through_its_comb() {
+    for ex in [&A1, &A2] {
+        let curve = Curve::new(ex.set);
+        let key = key(&curve, ex);
+        let (e, r, s) = (hex(ex.e), hex(ex.r), hex(ex.s));
+        for _ in 0..=comb::USES_BEFORE_COMB {
+            assert!(curve.verify_e(&key, &e, &r, &s), "{}", ex.set.name);
+        }
+        assert!(
+            curve.combs(&key).is_some(),
+            "{}: the comb was made",
+            ex.set.name
+        );
+        assert!(curve.verify_e(&key, &e, &r, &s));
+        for bit in [0, 9, ex.set.bits - 3] {
+            assert!(!curve.verify_e(&key, &flip(&e, bit), &r, &s), "e bit {bit}");
+            assert!(!curve.verify_e(&key, &e, &flip(&r, bit), &s), "r bit {bit}");
+            assert!(!curve.verify_e(&key, &e, &r, &flip(&s, bit)), "s bit {bit}");
+        }
+    }
+}
