@@ -281,28 +281,8 @@ fn wnaf_digits_rebuild_the_scalar() {
     assert!(wnaf(&U512::ZERO).is_empty());
 }
 
-/// The windowed k1·G + k2·P equals Shamir's trick on every parameter set, for many scalars,
-/// on the sizes certificates use.
-#[test]
-fn windowed_multiplication_agrees_with_shamir() {
-    fn check<const L: usize>(set: &ParamSet) {
-        let c = super::Curve::<L>::new(set);
-        let p = c.mul2(&U512::from_u64(0x1234_5678_9abc), &c.g, &U512::ZERO, &c.g);
-        let p = c.odd_multiples(&p).expect("affine")[0];
-        let mut k1 = c.q.wrapping_sub(&U512::from_u64(7));
-        let mut k2 = U512::from_u64(3);
-        for round in 0..24u64 {
-            let a = c.mul2_g(&k1, &k2, &p, None);
-            let b = c.mul2(&k1, &c.g, &k2, &p);
-            assert_eq!(c.affine_x(&a), c.affine_x(&b), "{} round {round}", set.name);
-            let q = NonZero::new(c.q).unwrap();
-            k1 = k1
-                .wrapping_mul(&U512::from_u64(0x9e37_79b9_7f4a_7c15))
-                .wrapping_add(&U512::from_u64(round))
-                % q;
-            k2 = k2.wrapping_mul(&k1).wrapping_add(&U512::ONE) % q;
-        }
-    }
+/// Runs `short` on every 256-bit parameter set and `long` on every 512-bit one.
+fn every_set(short: fn(&ParamSet), long: fn(&ParamSet)) {
     for set in [
         &params::TC26_256_A,
         &params::CRYPTOPRO_A,
@@ -310,7 +290,7 @@ fn windowed_multiplication_agrees_with_shamir() {
         &params::CRYPTOPRO_C,
         &params::TEST_256,
     ] {
-        check::<4>(set);
+        short(set);
     }
     for set in [
         &params::TC26_512_A,
@@ -318,8 +298,47 @@ fn windowed_multiplication_agrees_with_shamir() {
         &params::TC26_512_C,
         &params::TEST_512,
     ] {
-        check::<8>(set);
+        long(set);
     }
+}
+
+/// An affine point other than G, and `rounds` pairs of scalars below q, from (k1, k2) on.
+fn point_and_scalars<const L: usize>(
+    c: &super::Curve<L>,
+    mut k1: U512,
+    mut k2: U512,
+    rounds: u64,
+) -> (Point<L>, Vec<(U512, U512)>) {
+    let p = c.mul2(&U512::from_u64(0x1234_5678_9abc), &c.g, &U512::ZERO, &c.g);
+    let p = c.odd_multiples(&p).expect("affine")[0];
+    let q = NonZero::new(c.q).unwrap();
+    let mut out = Vec::new();
+    for round in 0..rounds {
+        out.push((k1, k2));
+        k1 = k1
+            .wrapping_mul(&U512::from_u64(0x9e37_79b9_7f4a_7c15))
+            .wrapping_add(&U512::from_u64(round))
+            % q;
+        k2 = k2.wrapping_mul(&k1).wrapping_add(&U512::ONE) % q;
+    }
+    (p, out)
+}
+
+/// The windowed k1·G + k2·P equals Shamir's trick on every parameter set, for many scalars,
+/// on the sizes certificates use.
+#[test]
+fn windowed_multiplication_agrees_with_shamir() {
+    fn check<const L: usize>(set: &ParamSet) {
+        let c = super::Curve::<L>::new(set);
+        let start = c.q.wrapping_sub(&U512::from_u64(7));
+        let (p, scalars) = point_and_scalars(&c, start, U512::from_u64(3), 24);
+        for (round, (k1, k2)) in scalars.iter().enumerate() {
+            let a = c.mul2_g(k1, k2, &p, None);
+            let b = c.mul2(k1, &c.g, k2, &p);
+            assert_eq!(c.affine_x(&a), c.affine_x(&b), "{} round {round}", set.name);
+        }
+    }
+    every_set(check::<4>, check::<8>);
 }
 
 /// The a = −3 doubling equals the general one (a·Z⁴ added) on every curve where it applies,
@@ -407,40 +426,16 @@ fn x_mod_q_is_found_above_q() {
 fn comb_multiplication_agrees_with_windows() {
     fn check<const L: usize>(set: &ParamSet) {
         let c = super::Curve::<L>::new(set);
-        let p = c.mul2(&U512::from_u64(0x1234_5678_9abc), &c.g, &U512::ZERO, &c.g);
-        let p = c.odd_multiples(&p).expect("affine")[0];
+        let start = c.q.wrapping_sub(&U512::ONE);
+        let (p, scalars) = point_and_scalars(&c, start, U512::from_u64(63), 16);
         let (gc, pc) = (c.comb(&c.g).expect("G comb"), c.comb(&p).expect("P comb"));
-        let q = NonZero::new(c.q).unwrap();
-        let mut k1 = c.q.wrapping_sub(&U512::ONE);
-        let mut k2 = U512::from_u64(63);
-        for round in 0..16u64 {
-            let a = c.mul2_comb(&k1, &gc, &k2, &pc);
-            let b = c.mul2_g(&k1, &k2, &p, None);
+        for (round, (k1, k2)) in scalars.iter().enumerate() {
+            let a = c.mul2_comb(k1, &gc, k2, &pc);
+            let b = c.mul2_g(k1, k2, &p, None);
             assert_eq!(c.affine_x(&a), c.affine_x(&b), "{} round {round}", set.name);
-            k1 = k1
-                .wrapping_mul(&U512::from_u64(0x9e37_79b9_7f4a_7c15))
-                .wrapping_add(&U512::from_u64(round))
-                % q;
-            k2 = k2.wrapping_mul(&k1).wrapping_add(&U512::ONE) % q;
         }
     }
-    for set in [
-        &params::TC26_256_A,
-        &params::CRYPTOPRO_A,
-        &params::CRYPTOPRO_B,
-        &params::CRYPTOPRO_C,
-        &params::TEST_256,
-    ] {
-        check::<4>(set);
-    }
-    for set in [
-        &params::TC26_512_A,
-        &params::TC26_512_B,
-        &params::TC26_512_C,
-        &params::TEST_512,
-    ] {
-        check::<8>(set);
-    }
+    every_set(check::<4>, check::<8>);
 }
 
 /// A key used often enough gets its comb, and the standard's examples still verify through it
