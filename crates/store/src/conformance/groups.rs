@@ -7,6 +7,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use super::search::{cond, ids, query, run, token_row, tv};
 use super::{body, is_absent, must_read, put, save, unique_type};
 use crate::{DynStore, OutboxOps, Precondition, StoreError, WriteOutcome};
 
@@ -45,12 +46,18 @@ pub async fn concurrent_commits_are_independent(store: &DynStore) {
         let gate = Arc::clone(&gate);
         let t = t.clone();
         tasks.push(tokio::spawn(async move {
-            let mut ops = vec![put(
+            // A new type's parameter id is first assigned inside these groups; one a broken
+            // group assigned must not outlive its rollback (the search below needs it).
+            let mut first = put(
                 &t,
                 &format!("r{i}"),
                 body(&t, "r"),
                 Precondition::MustNotExist,
-            )];
+            );
+            if let crate::WriteOp::Put { index, .. } = &mut first {
+                index.push(token_row("code", None, "g"));
+            }
+            let mut ops = vec![first];
             let mut outbox = OutboxOps::default();
             match i % 6 {
                 0 => ops.push(put(&t, "taken", body(&t, "y"), Precondition::MustNotExist)),
@@ -91,6 +98,26 @@ pub async fn concurrent_commits_are_independent(store: &DynStore) {
         }
     }
     assert_eq!(instants.len(), 24);
+    let q = query(
+        &[&t],
+        vec![cond(
+            "code",
+            zdrav_search::ParamType::Token,
+            zdrav_search::Modifier::None,
+            vec![tv(None, Some("g"))],
+        )],
+    );
+    let mut found = ids(&run(store, &q).await.matches);
+    found.sort();
+    let mut stored: Vec<String> = (0..48)
+        .filter(|i| ![0, 3, 5].contains(&(i % 6)))
+        .map(|i| format!("r{i}"))
+        .collect();
+    stored.sort();
+    assert_eq!(
+        found, stored,
+        "the stored commits are found by their index rows"
+    );
     assert_eq!(
         pending(store).await,
         Some(twice),
