@@ -3,6 +3,7 @@
 # (256-bit) certificate and key for a doctor (СНИЛС 112-233-445 95) and for an organisation
 # (ОГРН 1027700132195), and their detached CMS signatures of the body, with OpenSSL's GOST
 # engine (Debian: libengine-gost-openssl). Usage: bench/remd_fixture.sh OUT_DIR
+# With BODY_BYTES=N the body is N random bytes instead (a large scan or PDF, for body reads).
 set -euo pipefail
 out="${1:?output directory}"
 mkdir -p "$out"
@@ -31,7 +32,11 @@ distinguished_name = dn
 CNF
 : > index.txt
 echo 01 > serial
-printf 'Протокол лабораторного исследования\r\nГемоглобин 140 г/л\r\n%.0s' {1..40} > body.txt
+if [ -n "${BODY_BYTES:-}" ]; then
+  head -c "$BODY_BYTES" /dev/urandom > body.txt
+else
+  printf 'Протокол лабораторного исследования\r\nГемоглобин 140 г/л\r\n%.0s' {1..40} > body.txt
+fi
 for who in doctor:/SNILS=11223344595/CN=Иванов clinic:/OGRN=1027700132195/CN=ГП1; do
   name="${who%%:*}"; subj="${who#*:}"
   openssl genpkey -engine gost -algorithm gost2012_256 -pkeyopt paramset:A -out "$name.key" 2>/dev/null

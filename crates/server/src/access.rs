@@ -217,7 +217,7 @@ pub async fn confined(
             crate::views::apply(ctx, reply, q)
         }
         ("GET" | "HEAD", [t, id, "_history", vid]) => {
-            let reply = rest::vread(ctx, t, id, vid).await?;
+            let reply = rest::vread(ctx, t, id, vid, cond).await?;
             crate::views::apply(ctx, reply, q)
         }
         ("GET" | "HEAD", [t]) | ("POST", [t, "_search"]) => {

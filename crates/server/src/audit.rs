@@ -338,6 +338,7 @@ pub async fn after(
     }
     let body: Option<Value> = match &reply.payload {
         crate::rest::Payload::Raw(b) => serde_json::from_slice(b).ok(),
+        crate::rest::Payload::Binary(b) => serde_json::from_slice(b.skeleton()).ok(),
         crate::rest::Payload::Json(v) => Some(v.clone()),
         crate::rest::Payload::None => None,
     };
@@ -380,6 +381,9 @@ async fn binary_read(ctx: &Ctx, mut event: Event, id: &str, payload: &crate::res
         crate::rest::Payload::Raw(b) => serde_json::from_slice::<crate::binary::BinaryView>(b)
             .ok()
             .and_then(|v| v.security_context?.reference),
+        crate::rest::Payload::Binary(b) => {
+            b.view().ok().and_then(|v| v.security_context?.reference)
+        }
         crate::rest::Payload::Json(v) => v
             .pointer("/securityContext/reference")
             .and_then(Value::as_str)

@@ -1,6 +1,5 @@
 //! Binary bodies in their native form (R4 Binary: "when the Accept header is not a FHIR mime
-//! type, return the content in native form"), and the chunked base64 decoding that both the
-//! download and the integrity check of registered bodies use.
+//! type, return the content in native form"), and the view of a Binary the server reads.
 //!
 //! A read or vread of a Binary whose `Accept` names no JSON type and at least one concrete type
 //! that is not a FHIR format (`application/pdf`, a browser's `text/html,...`) answers with the
@@ -14,17 +13,12 @@ use std::borrow::Cow;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::Response;
-use base64::Engine;
 use bytes::Bytes;
 use serde::Deserialize;
-use sha1::Digest;
 
 use crate::error::ApiError;
 use crate::rest::{Payload, Reply};
-
-/// Base64 characters decoded per step: a multiple of 4, so that every chunk but the last holds
-/// whole quanta (no padding) and decodes on its own.
-const CHUNK: usize = 64 * 1024;
+use crate::stored_body::StoredBinary;
 
 /// The parts of a Binary the server looks at, borrowed from the stored JSON where possible (base64
 /// has no characters JSON escapes, so `data` is normally a slice of the stored bytes, not a copy).
@@ -85,24 +79,6 @@ impl BinaryView<'_> {
     }
 }
 
-/// The base64 text of `data` as owned bytes: a slice of `json` (no copy) when `data` borrows from
-/// it, without the whitespace R4 allows inside base64 (a copy only then).
-pub fn base64_bytes(json: &Bytes, data: &str) -> Bytes {
-    if data.bytes().any(|b| b.is_ascii_whitespace()) {
-        return Bytes::from(
-            data.bytes()
-                .filter(|b| !b.is_ascii_whitespace())
-                .collect::<Vec<u8>>(),
-        );
-    }
-    let inside = json.as_ptr_range().contains(&data.as_ptr()) && !data.is_empty();
-    if inside {
-        json.slice_ref(data.as_bytes())
-    } else {
-        Bytes::copy_from_slice(data.as_bytes())
-    }
-}
-
 /// The number of bytes base64 text (padded, whitespace allowed) decodes to, without decoding.
 pub fn decoded_len(data: &str) -> usize {
     let chars = data.bytes().filter(|b| !b.is_ascii_whitespace()).count();
@@ -114,24 +90,6 @@ pub fn decoded_len(data: &str) -> usize {
         .filter(|b| *b == b'=')
         .count();
     (chars / 4 * 3).saturating_sub(padding)
-}
-
-/// Size and (if `hash`) SHA-1 of the bytes compact base64 text decodes to, decoded a chunk at a
-/// time into one reused buffer, so checking a body never holds a decoded copy of it.
-pub fn digest(base64: &[u8], hash: bool) -> Result<(u64, Option<[u8; 20]>), String> {
-    let mut buf = vec![0u8; CHUNK / 4 * 3];
-    let mut sha = sha1::Sha1::new();
-    let mut size = 0u64;
-    for (n, chunk) in base64.chunks(CHUNK).enumerate() {
-        let k = base64::engine::general_purpose::STANDARD
-            .decode_slice(chunk, &mut buf)
-            .map_err(|e| format!("invalid base64 near character {}: {e}", n * CHUNK))?;
-        size += k as u64;
-        if hash {
-            sha.update(&buf[..k]);
-        }
-    }
-    Ok((size, hash.then(|| sha.finalize().into())))
 }
 
 /// True when a request is a read or vread of a Binary whose `Accept` asks for the native form.
@@ -196,23 +154,26 @@ fn extension(content_type: &str) -> &'static str {
 /// Renders a successful Binary read in native form: the decoded bytes, streamed. Anything else
 /// (304, a reply without a Binary) is handed back for the usual rendering.
 ///
-/// Memory: the store hands over the whole stored JSON (the base64 text, 4/3 of the body), which
-/// stays the only full copy; the response decodes it `CHUNK` characters (48 KiB of output) at a
-/// time as the client reads. Bodies are bounded by `--max-document-bytes` when registered and by
-/// `--max-body-mib` otherwise; true streaming from the database would need object storage.
+/// A large Binary comes from the store a piece at a time and is decoded as the client reads
+/// (`stored_body`); a small one, read whole, is decoded from memory the same way. Either way
+/// the data was decoded once already, so a body that is not base64 is refused before the first
+/// byte, and so is one whose registered hash does not match (the read's integrity check).
 pub fn native(reply: Reply, id: &str, head: bool) -> Result<Response, Box<Reply>> {
     if reply.status != StatusCode::OK {
         return Err(Box::new(reply));
     }
-    let json = match &reply.payload {
-        Payload::Raw(b) => b.clone(),
-        Payload::Json(v) => match serde_json::to_vec(v) {
-            Ok(b) => Bytes::from(b),
-            Err(_) => return Err(Box::new(reply)),
-        },
+    let scanned = match &reply.payload {
+        Payload::Binary(b) => Ok((**b).clone()),
+        Payload::Raw(b) => StoredBinary::in_memory(b.clone()),
+        Payload::Json(v) => serde_json::to_vec(v)
+            .map_err(|e| e.to_string())
+            .and_then(|b| StoredBinary::in_memory(Bytes::from(b))),
         Payload::None => return Err(Box::new(reply)),
     };
-    let Ok(view) = serde_json::from_slice::<BinaryView>(&json) else {
+    let Ok(binary) = scanned else {
+        return Err(Box::new(reply));
+    };
+    let Ok(view) = binary.view() else {
         return Err(Box::new(reply));
     };
     let content_type = view
@@ -221,12 +182,8 @@ pub fn native(reply: Reply, id: &str, head: bool) -> Result<Response, Box<Reply>
         .and_then(|c| HeaderValue::from_str(c).ok())
         .unwrap_or_else(|| HeaderValue::from_static("application/octet-stream"));
     let ext = extension(view.content_type.as_deref().unwrap_or(""));
-    let data = base64_bytes(&json, view.data.as_deref().unwrap_or(""));
-    drop(view);
-    // Validate (and size) the whole body first: a decoding error in the middle of the stream
-    // could only cut the connection.
-    let size = match digest(&data, false) {
-        Ok((size, _)) => size,
+    let size = match binary.digest() {
+        Ok(d) => d.size,
         Err(e) => {
             tracing::error!(binary = %id, error = %e, "a stored Binary's data does not decode");
             let e = ApiError::new(
@@ -243,14 +200,7 @@ pub fn native(reply: Reply, id: &str, head: bool) -> Result<Response, Box<Reply>
     let body = if head {
         Body::empty()
     } else {
-        let chunks = (0..data.len()).step_by(CHUNK).map(move |at| {
-            let end = (at + CHUNK).min(data.len());
-            base64::engine::general_purpose::STANDARD
-                .decode(&data[at..end])
-                .map(Bytes::from)
-                .map_err(std::io::Error::other)
-        });
-        Body::from_stream(futures_util::stream::iter(chunks))
+        binary.native_body()
     };
     let mut r = Response::new(body);
     let h = r.headers_mut();
@@ -356,27 +306,17 @@ mod tests {
     }
 
     #[test]
-    fn chunked_decoding_matches_whole_decoding() {
-        let body: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
-        let text = base64::engine::general_purpose::STANDARD.encode(&body);
-        assert_eq!(decoded_len(&text), body.len());
-        let (size, hash) = digest(text.as_bytes(), true).unwrap();
-        assert_eq!(size, body.len() as u64);
-        let want: [u8; 20] = sha1::Sha1::digest(&body).into();
-        assert_eq!(hash, Some(want));
-        assert!(digest(b"a=bc", false).is_err());
+    fn decoded_length_is_known_without_decoding() {
         assert_eq!(decoded_len("aGVsbG8="), 5);
         assert_eq!(decoded_len("aGVs\nbG8="), 5);
+        assert_eq!(decoded_len("aGVsbG8h"), 6);
+        assert_eq!(decoded_len(""), 0);
     }
 
     #[test]
-    fn data_is_sliced_from_the_stored_json() {
-        let json = Bytes::from_static(br#"{"resourceType":"Binary","data":"aGVsbG8="}"#);
-        let view: BinaryView = serde_json::from_slice(&json).unwrap();
-        let data = view.data.as_deref().unwrap();
-        assert!(matches!(view.data, Some(Cow::Borrowed(_))));
-        let b = base64_bytes(&json, data);
-        assert_eq!(&b[..], b"aGVsbG8=");
-        assert_eq!(b.as_ptr(), json[33..].as_ptr());
+    fn data_is_borrowed_from_the_stored_json() {
+        let json = br#"{"resourceType":"Binary","data":"aGVsbG8="}"#;
+        let view: BinaryView = serde_json::from_slice(json).unwrap();
+        assert!(matches!(view.data, Some(Cow::Borrowed("aGVsbG8="))));
     }
 }

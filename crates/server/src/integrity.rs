@@ -14,11 +14,13 @@ use base64::Engine;
 use serde_json::Value;
 use zdrav_store::{DynStore, StoredResource};
 
-use crate::binary::{self, BinaryView};
+use crate::binary::BinaryView;
 use crate::error::ApiError;
 use crate::rest::Ctx;
+use crate::stored_body::StoredBinary;
 
-/// Checks a stored Binary before it is served; anything else, and unregistered bodies, pass.
+/// Checks a stored Binary held whole before it is served; anything else, and unregistered
+/// bodies, pass.
 pub async fn check(ctx: &Ctx, r: &StoredResource) -> Result<(), ApiError> {
     check_in(&ctx.store, r).await
 }
@@ -28,53 +30,65 @@ pub async fn check_in(store: &DynStore, r: &StoredResource) -> Result<(), ApiErr
     if r.rtype != "Binary" || r.deleted {
         return Ok(());
     }
-    let view: BinaryView = serde_json::from_slice(&r.json).map_err(|e| {
-        failure(
-            &r.id,
-            None,
-            format!("the stored JSON of Binary/{} is unreadable: {e}", r.id),
-        )
-    })?;
+    // The tag is read first (data borrowed, not decoded): most Binaries are not registered.
+    let registered = serde_json::from_slice::<BinaryView>(&r.json)
+        .map_err(|e| unreadable(&r.id, e.to_string()))?
+        .registered();
+    if !registered {
+        return Ok(());
+    }
+    let binary = StoredBinary::in_memory(r.json.clone()).map_err(|e| unreadable(&r.id, e))?;
+    verify(store, &r.id, &binary).await
+}
+
+/// Checks a scanned Binary (held whole or left in the store) against its registration.
+pub async fn verify(store: &DynStore, id: &str, binary: &StoredBinary) -> Result<(), ApiError> {
+    let view = binary.view().map_err(|e| unreadable(id, e.to_string()))?;
     if !view.registered() {
         return Ok(());
     }
-    let Some((doc_id, attachment)) = registration(store, &r.id, &view).await? else {
+    let Some((doc_id, attachment)) = registration(store, id, &view).await? else {
         return Err(failure(
-            &r.id,
+            id,
             None,
             format!(
-                "Binary/{} is registered but no registered DocumentReference names it as its body",
-                r.id
+                "Binary/{id} is registered but no registered DocumentReference names it as its body"
             ),
         ));
     };
-    let data = binary::base64_bytes(&r.json, view.data.as_deref().unwrap_or(""));
-    let (size, sha1) = match binary::digest(&data, true) {
-        Ok((size, Some(sha1))) => (size, sha1),
-        Ok((_, None)) | Err(_) => {
-            return Err(failure(
-                &r.id,
-                Some(&doc_id),
-                format!("the stored body of Binary/{} is not valid base64", r.id),
-            ))
-        }
+    let Ok(digest) = binary.digest() else {
+        return Err(failure(
+            id,
+            Some(&doc_id),
+            format!("the stored body of Binary/{id} is not valid base64"),
+        ));
     };
-    let hash = base64::engine::general_purpose::STANDARD.encode(sha1);
+    let (size, hash) = (
+        digest.size,
+        base64::engine::general_purpose::STANDARD.encode(digest.sha1),
+    );
     let want_size = attachment.get("size").and_then(Value::as_u64);
     let want_hash = attachment.get("hash").and_then(Value::as_str);
     if want_size == Some(size) && want_hash == Some(hash.as_str()) {
         return Ok(());
     }
     Err(failure(
-        &r.id,
+        id,
         Some(&doc_id),
         format!(
-            "the stored body of Binary/{} does not match its registered hash (DocumentReference/{doc_id} content[0].attachment: size {}, SHA-1 {}; stored: size {size}, SHA-1 {hash}); it is not served",
-            r.id,
+            "the stored body of Binary/{id} does not match its registered hash (DocumentReference/{doc_id} content[0].attachment: size {}, SHA-1 {}; stored: size {size}, SHA-1 {hash}); it is not served",
             want_size.map_or("(none)".to_string(), |s| s.to_string()),
             want_hash.unwrap_or("(none)"),
         ),
     ))
+}
+
+fn unreadable(id: &str, e: String) -> ApiError {
+    failure(
+        id,
+        None,
+        format!("the stored JSON of Binary/{id} is unreadable: {e}"),
+    )
 }
 
 /// The 500 of a body that cannot be vouched for, logged as an error: only damage or tampering

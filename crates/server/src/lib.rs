@@ -32,6 +32,7 @@ pub mod rest;
 pub mod routes;
 pub mod search;
 pub mod smart;
+pub mod stored_body;
 pub mod terminology;
 pub mod timeline;
 pub mod trust;

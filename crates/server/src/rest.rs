@@ -4,6 +4,7 @@
 use crate::body::Limits;
 use crate::error::ApiError;
 pub use crate::refs::check_references;
+use crate::stored_body::Found;
 use axum::http::StatusCode;
 use bytes::Bytes;
 use serde_json::Value;
@@ -102,6 +103,10 @@ pub struct Conditions {
     pub prefer: PreferReturn,
     /// `Prefer: handling=strict`: unknown search parameters are errors, not ignored.
     pub strict: bool,
+    /// A read may answer with a large Binary left in the store ([`Payload::Binary`]): true
+    /// only for a top-level HTTP read without a view (`_summary`, `_elements`), whose answer is
+    /// the stored JSON or body as it is; a batch entry or an operation needs the JSON itself.
+    pub stream: bool,
 }
 
 /// True when a `Prefer` header asks for strict handling.
@@ -129,6 +134,9 @@ pub enum Payload {
     Raw(Bytes),
     /// A built JSON value.
     Json(Value),
+    /// A large Binary left in the store, streamed by the response (only when the request's
+    /// [`Conditions::stream`] allowed it).
+    Binary(std::sync::Arc<crate::stored_body::StoredBinary>),
 }
 
 /// The result of an interaction, before it becomes an HTTP response or a bundle entry.
@@ -529,24 +537,42 @@ pub async fn delete(ctx: &Ctx, rtype: &str, id: &str, c: &Conditions) -> Result<
 pub async fn read(ctx: &Ctx, rtype: &str, id: &str, c: &Conditions) -> Result<Reply, ApiError> {
     check_type(ctx.defs, rtype)?;
     check_id(id)?;
-    let r = ctx
-        .store
-        .read(rtype, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("{rtype}/{id} is not known")))?;
+    let found = if rtype == "Binary" && c.stream {
+        crate::stored_body::open(ctx, id, None).await?
+    } else {
+        ctx.store.read(rtype, id).await?.map(Found::Whole)
+    };
+    let found = found.ok_or_else(|| ApiError::not_found(format!("{rtype}/{id} is not known")))?;
+    let r = found.resource();
     if r.deleted {
-        return Err(gone(&r));
+        return Err(gone(r));
     }
-    crate::care::check_read(ctx, rtype, id, &r.json).await?;
-    crate::access::check_stored(ctx, rtype, id, &r.json).await?;
-    if not_modified(&r, c) {
-        let mut reply = Reply::stored(&r);
+    crate::care::check_read(ctx, rtype, id, found.json()).await?;
+    crate::access::check_stored(ctx, rtype, id, found.json()).await?;
+    if not_modified(r, c) {
+        let mut reply = Reply::stored(r);
         reply.status = StatusCode::NOT_MODIFIED;
         reply.payload = Payload::None;
         return Ok(reply);
     }
-    crate::integrity::check(ctx, &r).await?;
-    Ok(Reply::stored(&r))
+    checked_reply(ctx, found).await
+}
+
+/// The reply of a read or vread whose access was allowed, after the integrity check.
+async fn checked_reply(ctx: &Ctx, found: Found) -> Result<Reply, ApiError> {
+    match found {
+        Found::Whole(r) => {
+            crate::integrity::check(ctx, &r).await?;
+            Ok(Reply::stored(&r))
+        }
+        Found::Large(r, b) => {
+            crate::integrity::verify(&ctx.store, &r.id, &b).await?;
+            Ok(Reply {
+                payload: Payload::Binary(std::sync::Arc::new(b)),
+                ..Reply::stored(&r)
+            })
+        }
+    }
 }
 
 pub(crate) fn gone(r: &StoredResource) -> ApiError {
@@ -578,22 +604,29 @@ fn not_modified(r: &StoredResource, c: &Conditions) -> bool {
 }
 
 /// `GET [type]/[id]/_history/[vid]`.
-pub async fn vread(ctx: &Ctx, rtype: &str, id: &str, vid: &str) -> Result<Reply, ApiError> {
+pub async fn vread(
+    ctx: &Ctx,
+    rtype: &str,
+    id: &str,
+    vid: &str,
+    c: &Conditions,
+) -> Result<Reply, ApiError> {
     check_type(ctx.defs, rtype)?;
     check_id(id)?;
     let version: u64 = vid
         .parse()
         .map_err(|_| ApiError::bad_request(format!("invalid version id '{vid}'")))?;
-    let r = ctx
-        .store
-        .vread(rtype, id, version)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("{rtype}/{id} has no version {vid}")))?;
-    if r.deleted {
-        return Err(gone(&r));
+    let found = if rtype == "Binary" && c.stream {
+        crate::stored_body::open(ctx, id, Some(version)).await?
+    } else {
+        ctx.store.vread(rtype, id, version).await?.map(Found::Whole)
+    };
+    let found =
+        found.ok_or_else(|| ApiError::not_found(format!("{rtype}/{id} has no version {vid}")))?;
+    if found.resource().deleted {
+        return Err(gone(found.resource()));
     }
-    crate::care::check_read(ctx, rtype, id, &r.json).await?;
-    crate::access::check_stored(ctx, rtype, id, &r.json).await?;
-    crate::integrity::check(ctx, &r).await?;
-    Ok(Reply::stored(&r))
+    crate::care::check_read(ctx, rtype, id, found.json()).await?;
+    crate::access::check_stored(ctx, rtype, id, found.json()).await?;
+    checked_reply(ctx, found).await
 }

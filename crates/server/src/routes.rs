@@ -42,6 +42,7 @@ fn conditions(h: &HeaderMap) -> Result<Conditions, ApiError> {
         if_none_exist: s("if-none-exist").map(String::from),
         prefer: PreferReturn::parse(s("prefer")),
         strict: rest::prefers_strict(s("prefer")),
+        stream: false,
     })
 }
 
@@ -59,24 +60,37 @@ fn render(
     pretty: bool,
     head: bool,
 ) -> Response {
-    let body = match reply.payload {
-        Payload::None => Vec::new(),
-        Payload::Raw(b) if !pretty => b.to_vec(),
+    if let Payload::Binary(b) = &reply.payload {
+        // A large Binary, streamed as stored (`_pretty` is not applied to it).
+        let mut r = Response::new(if head { Body::empty() } else { b.json_body() });
+        r.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(b.json_size()));
+        return headers(ctx, r, reply, content_type);
+    }
+    let mut reply = reply;
+    let body: bytes::Bytes = match std::mem::replace(&mut reply.payload, Payload::None) {
+        Payload::Binary(_) | Payload::None => bytes::Bytes::new(),
+        Payload::Raw(b) if !pretty => b,
         Payload::Raw(b) => serde_json::from_slice::<Value>(&b)
             .and_then(|v| serde_json::to_vec_pretty(&v))
-            .unwrap_or_else(|_| b.to_vec()),
-        Payload::Json(v) if pretty => serde_json::to_vec_pretty(&v).unwrap_or_default(),
-        Payload::Json(v) => serde_json::to_vec(&v).unwrap_or_default(),
+            .map_or(b, bytes::Bytes::from),
+        Payload::Json(v) if pretty => serde_json::to_vec_pretty(&v).unwrap_or_default().into(),
+        Payload::Json(v) => serde_json::to_vec(&v).unwrap_or_default().into(),
     };
-    let has_body = !body.is_empty();
-    let mut r = if head {
-        Response::new(Body::empty())
+    let content_type = if body.is_empty() { "" } else { content_type };
+    let r = Response::new(if head {
+        Body::empty()
     } else {
-        Response::new(Body::from(body))
-    };
+        Body::from(body)
+    });
+    headers(ctx, r, reply, content_type)
+}
+
+/// Sets the status and the headers of a reply on its response (`Content-Type` unless empty).
+fn headers(ctx: &Ctx, mut r: Response, reply: Reply, content_type: &'static str) -> Response {
     *r.status_mut() = reply.status;
     let h = r.headers_mut();
-    if has_body {
+    if !content_type.is_empty() {
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     }
     if let Some(v) = reply.version {
@@ -319,7 +333,9 @@ async fn dispatch(
     let reach = crate::access::check(ctx, m, &seg)?;
     crate::access::aggregates_only(ctx, m, &seg, q)?;
     crate::care::check_existing(ctx, m, &seg).await?;
-    let cond = conditions(headers)?;
+    let mut cond = conditions(headers)?;
+    // A view of a read needs the JSON itself.
+    cond.stream = query::first(q, "_summary").is_none() && query::first(q, "_elements").is_none();
     let with_body = matches!(m, "POST" | "PUT" | "PATCH");
     let (raw, kind) = if with_body {
         let kind = body::body_kind(headers)?;
@@ -542,7 +558,7 @@ pub async fn get(
             .await
         }
         (Some(id), ["_history", vid]) => {
-            let reply = rest::vread(ctx, rtype, id, vid).await?;
+            let reply = rest::vread(ctx, rtype, id, vid, cond).await?;
             crate::views::apply(ctx, reply, q)
         }
         _ => Err(ApiError::new(

@@ -22,6 +22,14 @@ pub use time::{format_instant, parse_fhir_datetime_range};
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+
+/// The pieces of a stored JSON ([`Store::json_pieces`]), in order.
+pub type JsonPieces = tokio::sync::mpsc::Receiver<Result<Bytes, StoreError>>;
+
+/// Pieces a reader of stored JSON keeps ready ahead of its receiver.
+const PIECES_AHEAD: usize = 2;
+
 /// A shared handle to a store backend.
 pub type DynStore = Arc<dyn Store>;
 
@@ -55,6 +63,25 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
         version: u64,
     ) -> Result<Option<StoredResource>, StoreError>;
+
+    /// The current version (`version` `None`) or one version of a resource, holding its JSON
+    /// only when that has at most `inline` bytes; a larger JSON stays in the store, to be read
+    /// a piece at a time with [`Store::read_json_at`] (a document body of many megabytes is then
+    /// never held whole).
+    async fn open(
+        &self,
+        rtype: &str,
+        id: &str,
+        version: Option<u64>,
+        inline: u64,
+    ) -> Result<Option<Opened>, StoreError>;
+
+    /// A stored JSON from byte `from` to its end, read in pieces of at most `piece` bytes on a
+    /// task of its own, a few pieces ahead of the receiver; dropping the receiver stops it. An
+    /// error ends the pieces. A version never changes once written, so a read that is paused
+    /// (its transaction ended while the receiver does not take pieces) and resumed still reads
+    /// one JSON.
+    fn json_pieces(&self, key: JsonKey, from: u64, piece: usize) -> JsonPieces;
 
     /// Which of the given `(type, id)` pairs currently exist and are not deleted.
     async fn exists_many(&self, keys: Vec<(String, String)>) -> Result<Vec<bool>, StoreError>;

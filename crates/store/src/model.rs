@@ -99,6 +99,23 @@ pub struct StoredResource {
     pub json: Bytes,
 }
 
+/// Where a version's JSON is kept, to read it a piece at a time ([`Store::read_json_at`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JsonKey(pub(crate) i64);
+
+/// A version found by [`Store::open`], with its JSON only when that is small.
+#[derive(Debug, Clone)]
+pub struct Opened {
+    /// The version; its `json` holds the whole JSON when `whole`, else nothing.
+    pub resource: StoredResource,
+    /// True when `resource.json` is the whole JSON (always for tombstones).
+    pub whole: bool,
+    /// The size of the stored JSON in bytes.
+    pub len: u64,
+    /// Where the JSON is kept.
+    pub key: JsonKey,
+}
+
 /// Which history to list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HistoryScope {

@@ -6,6 +6,7 @@
 mod analyze;
 mod group;
 mod include;
+mod pieces;
 mod read;
 mod rows;
 mod schema;
@@ -25,8 +26,8 @@ use tokio_postgres::NoTls;
 
 use crate::sql::Arg;
 use crate::{
-    HistoryPage, HistoryQuery, OutboxMessage, OutboxOps, ScanPage, ScanQuery, SearchPage, Store,
-    StoreError, StoredResource, WriteOp, WriteResult,
+    HistoryPage, HistoryQuery, JsonKey, JsonPieces, Opened, OutboxMessage, OutboxOps, ScanPage,
+    ScanQuery, SearchPage, Store, StoreError, StoredResource, WriteOp, WriteResult,
 };
 
 pub use testdb::PgTestDatabase;
@@ -177,6 +178,24 @@ impl Store for PgStore {
     ) -> Result<Option<StoredResource>, StoreError> {
         let client = self.client().await?;
         Ok(read::vread(&client, rtype, id, version).await?)
+    }
+
+    async fn open(
+        &self,
+        rtype: &str,
+        id: &str,
+        version: Option<u64>,
+        inline: u64,
+    ) -> Result<Option<Opened>, StoreError> {
+        let client = self.client().await?;
+        Ok(pieces::open(&client, rtype, id, version, inline).await?)
+    }
+
+    fn json_pieces(&self, key: JsonKey, from: u64, piece: usize) -> JsonPieces {
+        let (tx, rx) = tokio::sync::mpsc::channel(crate::PIECES_AHEAD);
+        let pool = self.inner.pool.clone();
+        tokio::spawn(pieces::stream(pool, key, from, piece, tx));
+        rx
     }
 
     async fn exists_many(&self, keys: Vec<(String, String)>) -> Result<Vec<bool>, StoreError> {

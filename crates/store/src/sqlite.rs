@@ -2,6 +2,7 @@
 
 mod checkpoint;
 mod index_write;
+mod pieces;
 mod read;
 mod schema;
 mod search;
@@ -14,8 +15,8 @@ use parking_lot::Mutex;
 use rusqlite::Connection;
 
 use crate::{
-    HistoryPage, HistoryQuery, OutboxMessage, OutboxOps, ScanPage, ScanQuery, SearchPage, Store,
-    StoreError, StoredResource, WriteOp, WriteResult,
+    HistoryPage, HistoryQuery, JsonKey, JsonPieces, Opened, OutboxMessage, OutboxOps, ScanPage,
+    ScanQuery, SearchPage, Store, StoreError, StoredResource, WriteOp, WriteResult,
 };
 use schema::Role;
 
@@ -40,6 +41,8 @@ struct Inner {
     /// Commits waiting for the writer (group commit).
     queue: write::Queue,
     readers: Mutex<Vec<Connection>>,
+    /// Idle connections of the readers of large stored JSON ([`schema::Role::Streamer`]).
+    streamers: Mutex<Vec<Connection>>,
     /// One permit per reader connection.
     reader_permits: tokio::sync::Semaphore,
     checkpointer: checkpoint::Checkpointer,
@@ -97,6 +100,7 @@ impl SqliteStore {
                 writer: Mutex::new(writer),
                 queue: write::Queue::default(),
                 readers: Mutex::new(vec![reader]),
+                streamers: Mutex::new(Vec::new()),
                 reader_permits: tokio::sync::Semaphore::new(READERS),
                 checkpointer,
             }),
@@ -148,7 +152,28 @@ impl SqliteStore {
     }
 }
 
+/// Idle streamer connections kept open.
+const IDLE_STREAMERS: usize = 4;
+
 impl Inner {
+    /// Runs `f` on a connection of the readers of large stored JSON.
+    fn with_streamer<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let pooled = self.streamers.lock().pop();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => schema::connect(&self.path, Role::Streamer)?,
+        };
+        let out = f(&conn);
+        let mut pool = self.streamers.lock();
+        if pool.len() < IDLE_STREAMERS {
+            pool.push(conn);
+        }
+        out
+    }
+
     fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T, Error>) -> Result<T, Error> {
         let pooled = self.readers.lock().pop();
         let conn = match pooled {
@@ -220,6 +245,26 @@ impl Store for SqliteStore {
         let (rtype, id) = (rtype.to_owned(), id.to_owned());
         self.reading(move |conn| read::vread(conn, rtype, id, version))
             .await
+    }
+
+    async fn open(
+        &self,
+        rtype: &str,
+        id: &str,
+        version: Option<u64>,
+        inline: u64,
+    ) -> Result<Option<Opened>, StoreError> {
+        // A point read: a large JSON is not loaded, only its size.
+        self.reading_now(|conn| pieces::open(conn, rtype, id, version, inline))
+    }
+
+    fn json_pieces(&self, key: JsonKey, from: u64, piece: usize) -> JsonPieces {
+        let (tx, rx) = tokio::sync::mpsc::channel(crate::PIECES_AHEAD);
+        let inner = Arc::clone(&self.inner);
+        // Not behind the reader permits: a download may last minutes, and holds a
+        // connection only while its client keeps up.
+        tokio::task::spawn_blocking(move || pieces::stream(&inner, key, from, piece, &tx));
+        rx
     }
 
     async fn exists_many(&self, keys: Vec<(String, String)>) -> Result<Vec<bool>, StoreError> {

@@ -130,8 +130,18 @@ async fn concurrent_connects_migrate_once() {
         .query_one("SELECT count(*), max(version) FROM zdrav_schema", &[])
         .await
         .unwrap();
-    // One row, at the current schema version (3: the outbox).
-    assert_eq!((row.get::<_, i64>(0), row.get::<_, i32>(1)), (1, 3));
+    // One row, at the current schema version (4: stored JSON kept uncompressed).
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i32>(1)), (1, 4));
+    let storage: i8 = client
+        .query_one(
+            "SELECT attstorage FROM pg_attribute \
+             WHERE attrelid = 'history_json'::regclass AND attname = 'json'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(storage as u8, b'e', "history_json.json is stored EXTERNAL");
     let hist = a
         .history(HistoryQuery {
             scope: HistoryScope::System,

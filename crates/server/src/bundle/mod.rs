@@ -106,6 +106,7 @@ fn parse_request(ctx: &Ctx, entry: &Value, i: usize) -> Result<EntryRequest, Api
         if_none_exist: s("ifNoneExist").map(String::from),
         prefer: PreferReturn::Representation,
         strict: false,
+        stream: false,
     };
     Ok(EntryRequest {
         method,
@@ -144,7 +145,8 @@ fn response_entry(base: &str, reply: &Reply, with_resource: bool) -> Value {
         {
             (Some(v.clone()), false)
         }
-        _ => (None, false),
+        // Entries never stream (their `Conditions::stream` is false).
+        Payload::Binary(_) | Payload::Raw(_) | Payload::Json(_) | Payload::None => (None, false),
     };
     if let Some(r) = resource {
         if !stored && r.get("resourceType") == Some(&json!("OperationOutcome")) {

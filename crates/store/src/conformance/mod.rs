@@ -7,6 +7,7 @@
 mod groups;
 mod history;
 mod outbox;
+mod pieces;
 mod scan;
 mod search;
 mod search_access;
@@ -18,6 +19,7 @@ mod writes;
 pub use groups::*;
 pub use history::*;
 pub use outbox::*;
+pub use pieces::*;
 pub use scan::*;
 pub use search::{search_date, search_string, search_token};
 pub use search_access::*;
@@ -68,6 +70,7 @@ macro_rules! conformance_cases {
             search_paging,
             search_after_updates,
             scan_pages,
+            large_json_in_pieces,
             settings_first_value_wins,
             search_restricted_to_patients,
             outbox_exactly_once,

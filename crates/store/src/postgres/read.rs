@@ -34,7 +34,7 @@ const COUNTS: &str = "SELECT rtype, live FROM type_counts WHERE live > 0 ORDER B
 pub(super) const SNAPSHOT: &str = "SELECT coalesce(max(seq), 0) FROM history";
 
 /// Reads `version, last_updated, deleted, json` starting at column `at`.
-fn version_columns(row: &Row, at: usize) -> Result<(u64, String, bool, Bytes), Error> {
+pub(super) fn version_columns(row: &Row, at: usize) -> Result<(u64, String, bool, Bytes), Error> {
     let version: i64 = row.try_get(at)?;
     let last_updated: i64 = row.try_get(at + 1)?;
     let deleted: i16 = row.try_get(at + 2)?;

@@ -18,7 +18,7 @@ use crate::sql::layout::{pg_composite_columns, FieldType, Kind, COMPOSITE};
 use crate::StoreError;
 
 /// The schema version this code writes; older databases are migrated forward at connect.
-const SCHEMA_VERSION: i32 = 3;
+const SCHEMA_VERSION: i32 = 4;
 
 /// The advisory lock key that serialises migrations ("zdrav" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7a_64_72_61_76;
@@ -142,6 +142,11 @@ const V2: &str =
 const V3: &str = "CREATE TABLE outbox (seq bigserial PRIMARY KEY, topic text NOT NULL, \
      payload text NOT NULL, created bigint NOT NULL)";
 
+/// Version 4: stored JSON is kept uncompressed when TOASTed, so that a slice of a large body
+/// (`pieces.rs`) reads only the chunks it covers. Values written before keep their form (and
+/// are read correctly, only slower).
+const V4: &str = "ALTER TABLE history_json ALTER COLUMN json SET STORAGE EXTERNAL";
+
 /// Creates or upgrades the schema in one transaction.
 pub(super) async fn migrate(client: &mut Object) -> Result<(), Error> {
     let tx = client.transaction().await?;
@@ -175,6 +180,9 @@ pub(super) async fn migrate(client: &mut Object) -> Result<(), Error> {
     }
     if version < 3 {
         tx.batch_execute(V3).await?;
+    }
+    if version < 4 {
+        tx.batch_execute(V4).await?;
     }
     if version < SCHEMA_VERSION {
         tx.execute("UPDATE zdrav_schema SET version = $1", &[&SCHEMA_VERSION])

@@ -76,7 +76,10 @@ pub(super) fn vread(
 }
 
 /// Reads `version, last_updated, deleted, json` starting at column `at`.
-fn version_columns(row: &Row<'_>, at: usize) -> rusqlite::Result<(u64, String, bool, Bytes)> {
+pub(super) fn version_columns(
+    row: &Row<'_>,
+    at: usize,
+) -> rusqlite::Result<(u64, String, bool, Bytes)> {
     let version: i64 = row.get(at)?;
     let last_updated: i64 = row.get(at + 1)?;
     let deleted: i64 = row.get(at + 2)?;

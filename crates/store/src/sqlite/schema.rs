@@ -173,6 +173,8 @@ pub(super) enum Role {
     Reader,
     /// The WAL checkpoint thread ([`super::checkpoint`]).
     Checkpointer,
+    /// A reader of large stored JSON in pieces ([`super::pieces`]).
+    Streamer,
 }
 
 /// Opens a connection with the store's settings; only the writer may create the file.
@@ -196,7 +198,9 @@ pub(super) fn connect(path: &Path, role: Role) -> Result<Connection, Error> {
     let cache_kib: i64 = match role {
         Role::Writer | Role::Reader => 8_192,
         // A checkpoint copies WAL frames straight to the file; the page cache plays no part.
-        Role::Checkpointer => 256,
+        // A large body's overflow pages are read once each, in order: caching them would only
+        // cost 8 MB per download and evict the pages other reads use.
+        Role::Checkpointer | Role::Streamer => 256,
     };
     if role == Role::Writer {
         // Checkpoints run on their own thread; this is only the backstop should it stop (1 GB).
@@ -204,7 +208,7 @@ pub(super) fn connect(path: &Path, role: Role) -> Result<Connection, Error> {
     }
     conn.pragma_update(None, "cache_size", -cache_kib)?;
     conn.set_prepared_statement_cache_capacity(64);
-    if role == Role::Reader {
+    if matches!(role, Role::Reader | Role::Streamer) {
         conn.pragma_update(None, "query_only", true)?;
     }
     Ok(conn)

@@ -127,6 +127,11 @@ impl Server {
         panic!("zdrav did not become ready on port {}", self.port);
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// A token from `zdrav token --database <this server's> ARGS...`.
     pub fn token(&self, args: &[&str]) -> String {
         let out = Command::new(bin())

@@ -451,6 +451,39 @@ fn the_timeline_and_bodies_show_only_what_the_caller_may_see() {
         poll_total(&s, &system, audited, 2) >= 2,
         "both reads are audited"
     );
+
+    // So is a body large enough to be served from the store a piece at a time.
+    let big: Vec<u8> = (0..400_000u32).map(|i| (i % 251) as u8).collect();
+    let big_b64 = common::remd::b64(&big);
+    assert!(big_b64.len() as u64 > zdrav_server::stored_body::INLINE);
+    let at = "2025-02-01T10:00:00+03:00";
+    expect(
+        register(&s, Some(&system), &sg, "doc-big", "org1", at, &big),
+        200,
+    );
+    for who in [&c1, &d1] {
+        let r = get_with(&s, "Binary/doc-big-body", who, &pdf);
+        assert_eq!(r.status().as_u16(), 200);
+        assert!(r.bytes().unwrap().as_ref() == big.as_slice());
+        let v = expect(
+            get_with(&s, "Binary/doc-big-body/_history/1", who, &[]),
+            200,
+        );
+        assert!(v["data"] == big_b64.as_str());
+    }
+    for who in [&c2, &d9] {
+        for accept in [&pdf[..], &[]] {
+            let r = get_with(&s, "Binary/doc-big-body", who, accept);
+            assert_eq!(r.status().as_u16(), 404);
+            let v: Value = serde_json::from_slice(&r.bytes().unwrap()).unwrap();
+            assert_eq!(v["resourceType"], "OperationOutcome");
+        }
+    }
+    let audited = "AuditEvent?entity=Binary/doc-big-body&patient=Patient/p1&outcome=0";
+    assert!(
+        poll_total(&s, &system, audited, 4) >= 4,
+        "the reads of the large body are audited"
+    );
 }
 
 /// The `total` of a search once it reaches `min`, polled while the audit writer catches up (it

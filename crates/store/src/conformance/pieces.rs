@@ -1,0 +1,134 @@
+//! Cases for [`crate::Store::open`] and [`crate::Store::read_json_at`], the piecewise reading
+//! of stored JSON too large to hold whole.
+
+use super::*;
+
+/// The JSON under `o.key` from `from` on, gathered from pieces of `piece` bytes (every piece
+/// but the last full), with a pause longer than a reader waits after the first piece when
+/// `pause`.
+async fn gather(
+    store: &DynStore,
+    o: &crate::Opened,
+    from: u64,
+    piece: usize,
+    pause: bool,
+) -> Vec<u8> {
+    let mut rx = store.json_pieces(o.key, from, piece);
+    let mut out = Vec::new();
+    let mut short = false;
+    while let Some(b) = rx.recv().await {
+        let b = b.expect("a piece");
+        assert!(b.len() <= piece, "a piece is at most the length asked");
+        assert!(!short, "only the last piece is short");
+        short = b.len() < piece;
+        out.extend_from_slice(&b);
+        if pause && out.len() == b.len() {
+            tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        }
+    }
+    out
+}
+
+/// A large version is opened without its JSON, which then reads back exactly in pieces (of any
+/// size, the last one short, from any offset, paused or dropped by the receiver) for the current version and for an older one; a small one comes
+/// whole; tombstones and missing resources are told apart as by `read`.
+pub async fn large_json_in_pieces(store: &DynStore) {
+    let t = unique_type("Pieces");
+    let big: String = (0..300_000u32)
+        .map(|i| char::from(b'A' + (i % 26) as u8))
+        .collect();
+    let first = commit1(
+        store,
+        put(
+            &t,
+            "big",
+            serde_json::json!({"resourceType": t, "data": big}),
+            Precondition::None,
+        ),
+    )
+    .await;
+    let current = commit1(
+        store,
+        put(
+            &t,
+            "big",
+            serde_json::json!({"resourceType": t, "data": format!("{big}{big}")}),
+            Precondition::None,
+        ),
+    )
+    .await;
+    for (version, want) in [(None, &current), (Some(1), &first), (Some(2), &current)] {
+        let o = store
+            .open(&t, "big", version, 64 * 1024)
+            .await
+            .expect("open")
+            .expect("the version is found");
+        assert!(!o.whole, "a JSON over the inline size is not read");
+        assert!(o.resource.json.is_empty());
+        assert_eq!(o.len, want.json.len() as u64, "the stored size");
+        assert_eq!(o.resource.version, want.version);
+        assert_eq!(o.resource.last_updated, want.last_updated);
+        assert!(!o.resource.deleted);
+        for piece in [65_536, 100_003] {
+            assert_eq!(
+                gather(store, &o, 0, piece, false).await,
+                &want.json[..],
+                "pieces of {piece} bytes give back the stored JSON"
+            );
+        }
+        let tail = gather(store, &o, o.len - 5, 64, false).await;
+        assert_eq!(&tail[..], &want.json[want.json.len() - 5..]);
+        assert!(
+            gather(store, &o, o.len + 10, 64, false).await.is_empty(),
+            "nothing lies past the end"
+        );
+        // A receiver that stops taking pieces a while and one that goes away.
+        if version.is_none() {
+            let paused = gather(store, &o, 1000, 100_000, true).await;
+            assert_eq!(
+                &paused[..],
+                &want.json[1000..],
+                "a paused read resumes where it was"
+            );
+            let mut rx = store.json_pieces(o.key, 0, 4096);
+            assert!(rx.recv().await.is_some());
+            drop(rx);
+        }
+    }
+    let whole = store
+        .open(&t, "big", None, 10 * 1024 * 1024)
+        .await
+        .expect("open")
+        .expect("found");
+    assert!(whole.whole);
+    assert_eq!(
+        whole.resource.json, current.json,
+        "read whole when small enough"
+    );
+
+    save(store, &t, "small", "s").await;
+    commit1(store, del(&t, "small", Precondition::None)).await;
+    let gone = store
+        .open(&t, "small", None, 1024)
+        .await
+        .expect("open")
+        .expect("a tombstone is found");
+    assert!(gone.resource.deleted && gone.whole);
+    let v1 = store
+        .open(&t, "small", Some(1), 1024)
+        .await
+        .expect("open")
+        .expect("version 1");
+    assert!(v1.whole && !v1.resource.deleted);
+    assert_eq!(marker(&v1.resource.json), "s");
+    assert!(store
+        .open(&t, "none", None, 1024)
+        .await
+        .expect("open")
+        .is_none());
+    assert!(store
+        .open(&t, "small", Some(9), 1024)
+        .await
+        .expect("open")
+        .is_none());
+}
