@@ -4,6 +4,7 @@
 //! one statement (history, search) run in one read-only REPEATABLE READ transaction.
 
 mod analyze;
+mod batch;
 mod group;
 mod include;
 mod pieces;

@@ -74,7 +74,8 @@ macro_rules! conformance_cases {
             settings_first_value_wins,
             search_restricted_to_patients,
             outbox_exactly_once,
-            concurrent_commits_are_independent
+            concurrent_commits_are_independent,
+            concurrent_updates_of_one_resource
         );
     };
 }

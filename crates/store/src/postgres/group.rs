@@ -3,18 +3,18 @@
 //! time: about 250 small transactions a second on the project's VM, below the national peak of
 //! document registrations. Here commits that arrive while a group is running wait in a queue,
 //! and the next group runs all of them (up to [`MAX_GROUP`]) in one transaction with one
-//! flush, each inside its own savepoint: a commit whose own checks fail is rolled back to its
-//! savepoint alone, and a group that cannot commit fails every commit in it. Every answer is
-//! given only after the group's COMMIT has returned. This is the SQLite backend's group commit
-//! (`sqlite/write.rs`) on an async connection.
+//! flush, written as one batch (`batch.rs`): a commit refused by its own checks is answered
+//! with its error and the others are stored; a batch that fails in the database runs its
+//! commits again one at a time. Every answer is given only after the COMMIT that holds it has
+//! returned. This is the SQLite backend's group commit (`sqlite/write.rs`) on an async
+//! connection.
 
 use std::sync::Arc;
 
-use deadpool_postgres::Transaction;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
-use super::write::{self, Pids, CLOCK};
+use super::write::{self, CLOCK};
 use super::{Error, Inner};
 use crate::sql::commit::{self, Plan};
 use crate::{OutboxOps, StoreError, WriteOp, WriteResult};
@@ -107,69 +107,41 @@ async fn run_group(inner: &Inner, group: Vec<Waiting>) {
     inner.analyzer.wrote(&inner.pool, ops as u64);
 }
 
-/// The group's transaction: one clock advance for all, a savepoint per commit (none for a
-/// group of one, whose failure is the transaction's), one COMMIT.
+/// Runs a group: a commit alone in its own transaction, several as one batch
+/// (`batch.rs`). A batch that fails as a whole (not by a commit's own checks, which it
+/// answers itself) is rolled back, and each of its commits then runs alone, so that only a
+/// commit that fails by itself fails.
 async fn run(inner: &Inner, work: Vec<(Plan, OutboxOps)>) -> Result<Vec<Answer>, Error> {
-    let mut client = inner.pool.get().await?;
-    let tx = client.transaction().await?;
-    let n = work.len() as i64;
-    let clock = tx.prepare_cached(CLOCK).await?;
-    let wall = chrono::Utc::now().timestamp_micros();
-    let last: i64 = tx.query_one(&clock, &[&wall, &n]).await?.try_get(0)?;
-    let first = last - n + 1;
-    let single = work.len() == 1;
-    let mut answers = Vec::with_capacity(work.len());
-    let mut used = Pids::new();
-    let count = work.len();
-    if !single {
-        savepoint(&tx, "SAVEPOINT zdrav_commit").await?;
-    }
-    for (k, (plan, outbox)) in work.into_iter().enumerate() {
-        let outcome = write::apply(&tx, &inner.pids, plan, &outbox, first + k as i64).await;
-        // The next commit's savepoint goes in the same round trip as this one's end.
-        let next = if k + 1 < count {
-            "; SAVEPOINT zdrav_commit"
-        } else {
-            ""
-        };
-        match outcome {
-            Ok((results, pids)) => {
-                if !single {
-                    savepoint(&tx, &format!("RELEASE SAVEPOINT zdrav_commit{next}")).await?;
-                }
-                answers.push(Ok(results));
-                merge(&mut used, pids);
-            }
-            // Alone in its group, a failed commit is the transaction's: dropping it rolls back.
-            Err(e) if single => return Ok(vec![Err(e.into())]),
-            Err(e) => {
-                // If the undo itself fails, the whole group fails: nothing of it is committed.
-                savepoint(
-                    &tx,
-                    &format!(
-                        "ROLLBACK TO SAVEPOINT zdrav_commit; RELEASE SAVEPOINT zdrav_commit{next}"
-                    ),
-                )
-                .await?;
-                answers.push(Err(e.into()));
-            }
+    if work.len() > 1 {
+        match super::batch::run(inner, &work).await {
+            Ok(answers) => return Ok(answers),
+            Err(e) => tracing::warn!(
+                error = %StoreError::from(e),
+                commits = work.len(),
+                "a postgres batch failed; its commits run one at a time"
+            ),
         }
     }
-    tx.commit().await?;
-    // A pid is cached only once the commit that made or read it is durable.
-    let mut cached = inner.pids.lock();
-    for (rtype, params) in used {
-        cached.entry(rtype).or_default().extend(params);
+    let mut answers = Vec::with_capacity(work.len());
+    for (plan, outbox) in work {
+        answers.push(alone(inner, plan, outbox).await.map_err(StoreError::from));
     }
     Ok(answers)
 }
 
-async fn savepoint(tx: &Transaction<'_>, sql: &str) -> Result<(), Error> {
-    Ok(tx.batch_execute(sql).await?)
-}
-
-fn merge(into: &mut Pids, pids: Pids) {
+/// One commit in its own transaction: one clock advance, its writes, one COMMIT.
+async fn alone(inner: &Inner, plan: Plan, outbox: OutboxOps) -> Result<Vec<WriteResult>, Error> {
+    let mut client = inner.pool.get().await?;
+    let tx = client.transaction().await?;
+    let clock = tx.prepare_cached(CLOCK).await?;
+    let wall = chrono::Utc::now().timestamp_micros();
+    let now: i64 = tx.query_one(&clock, &[&wall, &1i64]).await?.try_get(0)?;
+    let (results, pids) = write::apply(&tx, &inner.pids, plan, &outbox, now).await?;
+    tx.commit().await?;
+    // A pid is cached only once the commit that made or read it is durable.
+    let mut cached = inner.pids.lock();
     for (rtype, params) in pids {
-        into.entry(rtype).or_default().extend(params);
+        cached.entry(rtype).or_default().extend(params);
     }
+    Ok(results)
 }

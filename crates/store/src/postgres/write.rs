@@ -12,6 +12,7 @@ use deadpool_postgres::{Object, Transaction};
 use futures_util::future::try_join_all;
 use parking_lot::Mutex;
 use tokio_postgres::types::ToSql;
+use zdrav_search::IndexRow;
 
 use super::rows::{insert_sql, IndexBatch};
 use super::Error;
@@ -25,10 +26,10 @@ use crate::{OutboxMessage, OutboxOps, StoreError, WriteResult};
 pub(super) const CLOCK: &str =
     "UPDATE zdrav_clock SET last = greatest(last + $2, $1) RETURNING last";
 
-const MAX_SEQ: &str = "SELECT coalesce(max(seq), 0) FROM history";
+pub(super) const MAX_SEQ: &str = "SELECT coalesce(max(seq), 0) FROM history";
 
 /// The current rows of the keys, by 1-based position in the key arrays.
-const CURRENT: &str = "SELECT k.i, c.version, c.deleted, c.seq, c.rk, c.pat \
+pub(super) const CURRENT: &str = "SELECT k.i, c.version, c.deleted, c.seq, c.rk, c.pat \
      FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(rtype, id, i) \
      JOIN current c ON c.rtype = k.rtype AND c.id = k.id";
 
@@ -37,7 +38,7 @@ const INSERT_HISTORY: &str =
      SELECT s, t, i, v, $7::bigint, d, p FROM unnest($1::bigint[], $2::text[], $3::text[], \
      $4::bigint[], $5::smallint[], $6::text[]) AS u(s, t, i, v, d, p)";
 
-const INSERT_JSON: &str =
+pub(super) const INSERT_JSON: &str =
     "INSERT INTO history_json (seq, json) SELECT * FROM unnest($1::bigint[], $2::bytea[])";
 
 const SUPERSEDE: &str = "UPDATE history SET superseded_at = $1 WHERE seq = ANY($2::bigint[])";
@@ -51,7 +52,7 @@ const UPSERT_CURRENT: &str =
      deleted = excluded.deleted, seq = excluded.seq, last_updated = excluded.last_updated, \
      pat = excluded.pat";
 
-const COUNTS: &str = "INSERT INTO type_counts (rtype, live) \
+pub(super) const COUNTS: &str = "INSERT INTO type_counts (rtype, live) \
      SELECT * FROM unnest($1::text[], $2::bigint[]) \
      ON CONFLICT (rtype) DO UPDATE SET live = type_counts.live + excluded.live";
 
@@ -90,7 +91,13 @@ pub(super) async fn apply(
             versions.push((index, new));
         }
     }
-    let pids = resolve_pids(tx, cache, &plan, &versions).await?;
+    let wanted = versions
+        .iter()
+        .filter_map(|(index, _)| match &plan.bodies[*index] {
+            Body::Put(_, rows) => Some((plan.keys[*index].0.as_str(), rows.as_slice())),
+            Body::Delete => None,
+        });
+    let pids = resolve_pids(tx, cache, wanted).await?;
     write(
         tx,
         &plan,
@@ -204,23 +211,19 @@ async fn read_state(
     Ok((max_row.try_get(0)?, currents))
 }
 
-/// The pid of every parameter the new versions index, assigning new ones inside the
-/// transaction (commits are serialised by the clock, so no other writer races for them).
-async fn resolve_pids(
+/// The pid of every parameter the `wanted` index rows (of a resource type each) use,
+/// assigning new ones inside the transaction (commits are serialised by the clock, so no other
+/// writer races for them).
+pub(super) async fn resolve_pids<'a>(
     tx: &Transaction<'_>,
     cache: &Mutex<Pids>,
-    plan: &Plan,
-    versions: &[(usize, NewVersion)],
+    wanted: impl Iterator<Item = (&'a str, &'a [IndexRow])>,
 ) -> Result<Pids, Error> {
     let mut pids = Pids::new();
     let mut missing: Vec<(&str, &str)> = Vec::new();
     {
         let cached = cache.lock();
-        for (index, _) in versions {
-            let Body::Put(_, rows) = &plan.bodies[*index] else {
-                continue;
-            };
-            let rtype = plan.keys[*index].0.as_str();
+        for (rtype, rows) in wanted {
             for row in rows {
                 let param = row.param.as_str();
                 if pid_of(&pids, rtype, param).is_some() || missing.contains(&(rtype, param)) {
@@ -249,7 +252,7 @@ async fn resolve_pids(
     Ok(pids)
 }
 
-fn pid_of(pids: &Pids, rtype: &str, param: &str) -> Option<i32> {
+pub(super) fn pid_of(pids: &Pids, rtype: &str, param: &str) -> Option<i32> {
     pids.get(rtype).and_then(|m| m.get(param)).copied()
 }
 
