@@ -98,6 +98,10 @@ impl From<StoreError> for ApiError {
             StoreError::OutboxGone { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
             }
+            // The request asks for more than a page may hold; a smaller `_count` succeeds.
+            StoreError::TooCostly { .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "too-costly", e.to_string()).at("_count")
+            }
             StoreError::Backend(_) => {
                 tracing::error!(error = %e, "storage failure");
                 ApiError::internal(e.to_string())

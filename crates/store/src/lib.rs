@@ -30,6 +30,12 @@ pub type JsonPieces = tokio::sync::mpsc::Receiver<Result<Bytes, StoreError>>;
 /// Pieces a reader of stored JSON keeps ready ahead of its receiver.
 const PIECES_AHEAD: usize = 2;
 
+/// The most stored JSON one search or history page may hold (a larger one is refused with
+/// [`StoreError::TooCostly`]) and at which a scan page ends early. Document bodies make single
+/// resources of tens of megabytes, so a page of them must be bounded in bytes, not only in
+/// entries: one body of the largest registrable size (32 MiB, 43 MiB as JSON) still fits.
+pub const PAGE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// A shared handle to a store backend.
 pub type DynStore = Arc<dyn Store>;
 

@@ -200,9 +200,46 @@ pub enum StoreError {
         /// The message's sequence number.
         seq: i64,
     },
+    /// A search or history page would hold more stored JSON than [`crate::PAGE_BYTES`].
+    #[error(
+        "the page would hold more than {limit} bytes of resources (at least {bytes}): ask for \
+         fewer entries with _count, or read large resources (document bodies) one by one"
+    )]
+    TooCostly {
+        /// The bytes read when the limit was passed.
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// The backend failed (I/O, corruption, connection): a server-side error.
     #[error("storage failure: {0}")]
     Backend(String),
+}
+
+/// The stored JSON a list read (a search, history or scan page) has taken so far, against
+/// [`crate::PAGE_BYTES`].
+#[derive(Debug, Default)]
+pub(crate) struct PageBudget {
+    used: u64,
+}
+
+impl PageBudget {
+    /// Counts `n` more bytes; fails once the page holds more than the limit.
+    pub(crate) fn take(&mut self, n: usize) -> Result<(), StoreError> {
+        self.used = self.used.saturating_add(n as u64);
+        if self.used > crate::PAGE_BYTES {
+            return Err(StoreError::TooCostly {
+                bytes: self.used,
+                limit: crate::PAGE_BYTES,
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether a scan page should end here: it holds at least the limit.
+    pub(crate) fn full(&self) -> bool {
+        self.used >= crate::PAGE_BYTES
+    }
 }
 
 /// One page of search results.

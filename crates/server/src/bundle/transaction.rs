@@ -309,7 +309,9 @@ pub(super) async fn transaction(
                 StoreError::VersionConflict { index, .. }
                 | StoreError::AlreadyExists { index, .. }
                 | StoreError::DuplicateKey { index, .. } => op_entry.get(*index).copied(),
-                StoreError::Backend(_) | StoreError::OutboxGone { .. } => None,
+                StoreError::Backend(_)
+                | StoreError::OutboxGone { .. }
+                | StoreError::TooCostly { .. } => None,
             };
             let err = ApiError::from(e);
             return Err(match idx {

@@ -71,6 +71,7 @@ macro_rules! conformance_cases {
             search_after_updates,
             scan_pages,
             large_json_in_pieces,
+            pages_are_bounded_in_bytes,
             settings_first_value_wins,
             search_restricted_to_patients,
             outbox_exactly_once,

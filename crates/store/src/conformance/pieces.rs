@@ -132,3 +132,65 @@ pub async fn large_json_in_pieces(store: &DynStore) {
         .expect("open")
         .is_none());
 }
+
+/// Pages are bounded in bytes as well as entries: four resources of 25 MiB make a search or
+/// history page of three too costly (refused, so it is never held), while two pass, and a scan
+/// page ends once it holds the limit, its cursor resuming after it.
+pub async fn pages_are_bounded_in_bytes(store: &DynStore) {
+    use super::search::{ids, query};
+    use crate::{HistoryQuery, HistoryScope, ScanQuery, StoreError};
+    let t = unique_type("Bytes");
+    let big = "B".repeat(25 << 20);
+    for i in 0..4 {
+        let r = serde_json::json!({"resourceType": t, "data": big});
+        commit1(store, put(&t, &format!("b{i}"), r, Precondition::None)).await;
+    }
+    drop(big);
+    let costly = |r: Result<(), StoreError>, what: &str| match r {
+        Err(StoreError::TooCostly { limit, .. }) => assert_eq!(limit, crate::PAGE_BYTES),
+        other => panic!("{what}: expected TooCostly, got {other:?}"),
+    };
+    let mut q = query(&[&t], Vec::new());
+    q.count = 3;
+    costly(store.search(&q).await.map(|_| ()), "a search page of three");
+    q.count = 2;
+    let page = store.search(&q).await.expect("a search page of two");
+    assert_eq!(ids(&page.matches), ["b0", "b1"]);
+    let history = |count: usize| HistoryQuery {
+        scope: HistoryScope::Type(t.clone()),
+        since_micros: None,
+        at_micros: None,
+        snapshot: None,
+        offset: 0,
+        count,
+    };
+    costly(
+        store.history(history(3)).await.map(|_| ()),
+        "a history page of three",
+    );
+    assert_eq!(
+        store
+            .history(history(2))
+            .await
+            .expect("history")
+            .entries
+            .len(),
+        2
+    );
+    let scan = |after: i64| ScanQuery {
+        rtype: t.clone(),
+        since_micros: None,
+        after,
+        limit: 10,
+    };
+    let first = store.scan(scan(0)).await.expect("scan");
+    assert_eq!(
+        ids(&first.resources),
+        ["b0", "b1", "b2"],
+        "the page ends at the limit"
+    );
+    let next = first.next.expect("a page that ended early has a next page");
+    let rest = store.scan(scan(next)).await.expect("scan on");
+    assert_eq!(ids(&rest.resources), ["b3"]);
+    assert_eq!(rest.next, None);
+}

@@ -3,13 +3,16 @@
 
 use bytes::Bytes;
 use deadpool_postgres::{GenericClient, Object};
+use futures_util::{pin_mut, TryStreamExt};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{IsolationLevel, Row};
 
 use super::Error;
 use crate::sql::commit::to_u64;
 use crate::time::format_instant;
-use crate::{HistoryPage, HistoryQuery, HistoryScope, ScanPage, ScanQuery, StoredResource};
+use crate::{
+    HistoryPage, HistoryQuery, HistoryScope, PageBudget, ScanPage, ScanQuery, StoredResource,
+};
 
 const READ: &str = "SELECT c.version, c.last_updated, c.deleted, j.json FROM current c \
      JOIN history_json j ON j.seq = c.seq WHERE c.rtype = $1 AND c.id = $2";
@@ -108,17 +111,25 @@ pub(super) async fn scan(client: &Object, q: &ScanQuery) -> Result<ScanPage, Err
     let limit = i64::try_from(q.limit.max(1)).unwrap_or(i64::MAX);
     let since = q.since_micros.unwrap_or(i64::MIN);
     let stmt = client.prepare_cached(SCAN).await?;
-    let rows = client
-        .query(&stmt, &[&q.rtype, &q.after, &since, &limit])
-        .await?;
-    let mut resources = Vec::with_capacity(rows.len());
+    let params: [&(dyn ToSql + Sync); 4] = [&q.rtype, &q.after, &since, &limit];
+    // Rows are taken as they arrive; a page that reaches the byte limit ends early (the rest
+    // of the result is dropped unread) and the cursor resumes after it.
+    let rows = client.query_raw(&stmt, params.iter().copied()).await?;
+    pin_mut!(rows);
+    let mut resources = Vec::new();
     let mut last = q.after;
-    for row in &rows {
+    let mut budget = PageBudget::default();
+    while let Some(row) = rows.try_next().await? {
         last = row.try_get(0)?;
         let id: &str = row.try_get(1)?;
-        resources.push(resource(&q.rtype, id, row, 2)?);
+        let r = resource(&q.rtype, id, &row, 2)?;
+        let _ = budget.take(r.json.len());
+        resources.push(r);
+        if budget.full() {
+            break;
+        }
     }
-    let next = (resources.len() as i64 == limit).then_some(last);
+    let next = (resources.len() as i64 == limit || budget.full()).then_some(last);
     Ok(ScanPage { resources, next })
 }
 
@@ -194,10 +205,15 @@ pub(super) async fn history(client: &mut Object, q: &HistoryQuery) -> Result<His
         let mut params = params.clone();
         params.push(&wanted);
         params.push(&skip);
-        for row in tx.query(&page, &params).await? {
+        let rows = tx.query_raw(&page, params.iter().copied()).await?;
+        pin_mut!(rows);
+        let mut budget = PageBudget::default();
+        while let Some(row) = rows.try_next().await? {
             let rtype: &str = row.try_get(0)?;
             let id: &str = row.try_get(1)?;
-            entries.push(resource(rtype, id, &row, 2)?);
+            let entry = resource(rtype, id, &row, 2)?;
+            budget.take(entry.json.len())?;
+            entries.push(entry);
         }
     }
     tx.commit().await?;

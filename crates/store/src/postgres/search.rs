@@ -6,6 +6,8 @@
 use std::collections::HashMap;
 
 use deadpool_postgres::{Object, Transaction};
+use futures_util::{pin_mut, TryStreamExt};
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{IsolationLevel, Row};
 use zdrav_search::{SearchQuery, TotalMode};
 
@@ -15,7 +17,7 @@ use crate::sql::commit::to_u64;
 use crate::sql::search::{self as shared, Hit};
 use crate::sql::Dialect;
 use crate::time::format_instant;
-use crate::{SearchPage, StoreError, StoredResource};
+use crate::{PageBudget, SearchPage, StoreError, StoredResource};
 
 /// Reads a [`Hit`] from the columns `HIT_COLUMNS`, starting at column `at`.
 pub(super) fn hit(row: &Row, at: usize) -> Result<Hit, Error> {
@@ -86,9 +88,10 @@ pub(super) async fn search(client: &mut Object, q: &SearchQuery) -> Result<Searc
         }
     }
     let included = include::run(&tx, q, &hits).await?;
+    let mut budget = PageBudget::default();
     let page = SearchPage {
-        matches: bodies(&tx, hits).await?,
-        included: bodies(&tx, included).await?,
+        matches: bodies(&tx, hits, &mut budget).await?,
+        included: bodies(&tx, included, &mut budget).await?,
         total,
         snapshot,
     };
@@ -96,8 +99,13 @@ pub(super) async fn search(client: &mut Object, q: &SearchQuery) -> Result<Searc
     Ok(page)
 }
 
-/// Reads the JSON of each hit, in one statement.
-async fn bodies(tx: &Transaction<'_>, hits: Vec<Hit>) -> Result<Vec<StoredResource>, Error> {
+/// Reads the JSON of each hit, in one statement, within the page's byte budget (rows are
+/// taken as they arrive, so a page over it is refused before it is all held).
+async fn bodies(
+    tx: &Transaction<'_>,
+    hits: Vec<Hit>,
+    budget: &mut PageBudget,
+) -> Result<Vec<StoredResource>, Error> {
     if hits.is_empty() {
         return Ok(Vec::new());
     }
@@ -106,8 +114,13 @@ async fn bodies(tx: &Transaction<'_>, hits: Vec<Hit>) -> Result<Vec<StoredResour
         .prepare_cached("SELECT seq, json FROM history_json WHERE seq = ANY($1::bigint[])")
         .await?;
     let mut json: HashMap<i64, Vec<u8>> = HashMap::with_capacity(hits.len());
-    for row in tx.query(&stmt, &[&seqs]).await? {
-        json.insert(row.try_get(0)?, row.try_get(1)?);
+    let params: [&(dyn ToSql + Sync); 1] = [&seqs];
+    let rows = tx.query_raw(&stmt, params.iter().copied()).await?;
+    pin_mut!(rows);
+    while let Some(row) = rows.try_next().await? {
+        let body: Vec<u8> = row.try_get(1)?;
+        budget.take(body.len())?;
+        json.insert(row.try_get(0)?, body);
     }
     let mut out = Vec::with_capacity(hits.len());
     for h in hits {

@@ -9,7 +9,9 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
 use super::Error;
 use crate::time::format_instant;
-use crate::{HistoryPage, HistoryQuery, HistoryScope, ScanPage, ScanQuery, StoredResource};
+use crate::{
+    HistoryPage, HistoryQuery, HistoryScope, PageBudget, ScanPage, ScanQuery, StoredResource,
+};
 
 pub(super) fn read(
     conn: &Connection,
@@ -167,6 +169,8 @@ pub(super) fn scan(conn: &Connection, q: &ScanQuery) -> Result<ScanPage, Error> 
     ])?;
     let mut resources = Vec::new();
     let mut last = q.after;
+    let mut budget = PageBudget::default();
+    // A page that reaches the byte limit ends early; the cursor then resumes after it.
     while let Some(row) = rows.next()? {
         last = row.get(0)?;
         let (version, last_updated, deleted, json) = version_columns(row, 2)?;
@@ -178,8 +182,12 @@ pub(super) fn scan(conn: &Connection, q: &ScanQuery) -> Result<ScanPage, Error> 
             deleted,
             json,
         });
+        let _ = budget.take(resources.last().map_or(0, |r| r.json.len()));
+        if budget.full() {
+            break;
+        }
     }
-    let next = (resources.len() as i64 == limit).then_some(last);
+    let next = (resources.len() as i64 == limit || budget.full()).then_some(last);
     Ok(ScanPage { resources, next })
 }
 
@@ -243,8 +251,11 @@ pub(super) fn history(conn: &Connection, q: &HistoryQuery) -> Result<HistoryPage
             })
         })?;
         entries.reserve(q.count.min(1000));
+        let mut budget = PageBudget::default();
         for row in rows {
-            entries.push(row?);
+            let entry = row?;
+            budget.take(entry.json.len())?;
+            entries.push(entry);
         }
     }
     drop(tx);

@@ -12,7 +12,7 @@ use super::Error;
 use crate::sql::search::{self as shared, Hit};
 use crate::sql::Dialect;
 use crate::time::format_instant;
-use crate::{SearchPage, StoredResource};
+use crate::{PageBudget, SearchPage, StoredResource};
 
 fn hit(row: &rusqlite::Row<'_>) -> rusqlite::Result<Hit> {
     Ok(Hit {
@@ -120,9 +120,10 @@ pub(in crate::sqlite) fn search(conn: &Connection, q: &SearchQuery) -> Result<Se
         }
     }
     let included = include::run(&tx, q, &hits)?;
+    let mut budget = PageBudget::default();
     let page = SearchPage {
-        matches: bodies(&tx, hits)?,
-        included: bodies(&tx, included)?,
+        matches: bodies(&tx, hits, &mut budget)?,
+        included: bodies(&tx, included, &mut budget)?,
         total,
         snapshot,
     };
@@ -130,12 +131,17 @@ pub(in crate::sqlite) fn search(conn: &Connection, q: &SearchQuery) -> Result<Se
     Ok(page)
 }
 
-/// Reads the JSON of each hit.
-fn bodies(conn: &Connection, hits: Vec<Hit>) -> Result<Vec<StoredResource>, Error> {
+/// Reads the JSON of each hit, within the page's byte budget.
+fn bodies(
+    conn: &Connection,
+    hits: Vec<Hit>,
+    budget: &mut PageBudget,
+) -> Result<Vec<StoredResource>, Error> {
     let mut stmt = conn.prepare_cached("SELECT json FROM history_json WHERE seq = ?1")?;
     let mut out = Vec::with_capacity(hits.len());
     for h in hits {
         let json: Vec<u8> = stmt.query_row([h.seq], |row| row.get(0))?;
+        budget.take(json.len())?;
         out.push(StoredResource {
             rtype: h.rtype,
             id: h.id,
