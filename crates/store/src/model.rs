@@ -99,6 +99,37 @@ pub struct StoredResource {
     pub json: Bytes,
 }
 
+impl StoredResource {
+    /// A version of `rtype/id` from its `version, last_updated, deleted, json` columns.
+    pub(crate) fn from_columns(
+        rtype: &str,
+        id: &str,
+        (version, last_updated, deleted, json): (u64, String, bool, Bytes),
+    ) -> StoredResource {
+        StoredResource {
+            rtype: rtype.to_owned(),
+            id: id.to_owned(),
+            version,
+            last_updated,
+            deleted,
+            json,
+        }
+    }
+}
+
+impl Opened {
+    /// A found version whose JSON has `len` bytes, held when at most `inline`, kept in the
+    /// row `seq` of `history_json`.
+    pub(crate) fn new(resource: StoredResource, len: i64, seq: i64, inline: i64) -> Opened {
+        Opened {
+            whole: len <= inline,
+            len: u64::try_from(len).unwrap_or(0),
+            key: JsonKey(seq),
+            resource,
+        }
+    }
+}
+
 /// Where a version's JSON is kept, to read it a piece at a time ([`Store::read_json_at`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JsonKey(pub(crate) i64);

@@ -14,11 +14,13 @@ use futures_util::future::try_join_all;
 use tokio_postgres::types::ToSql;
 use zdrav_search::IndexRow;
 
-use super::rows::{insert_sql, IndexBatch};
-use super::write::{pid_of, resolve_pids, Pids, CLOCK, COUNTS, CURRENT, INSERT_JSON, MAX_SEQ};
+use super::rows::IndexBatch;
+use super::write::{
+    clear_index, index_inserts, pid_of, resolve_pids, Pending, Pids, CLOCK, COUNTS, CURRENT,
+    INSERT_JSON, MAX_SEQ,
+};
 use super::{Error, Inner};
 use crate::sql::commit::{self, Body, Current, Key, Plan, Written};
-use crate::sql::layout::TABLES;
 use crate::time::format_instant;
 use crate::{OutboxOps, StoreError, WriteResult};
 
@@ -349,10 +351,6 @@ fn finals(news: &[NewRow<'_>]) -> Finals {
     Finals { by_key, by_rk }
 }
 
-type Pending<'a> = std::pin::Pin<
-    Box<dyn std::future::Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a>,
->;
-
 /// Writes the batch: old index rows out first, then every table once, pipelined.
 async fn write(
     tx: &Transaction<'_>,
@@ -360,19 +358,8 @@ async fn write(
     finals: &Finals,
     pids: &Pids,
 ) -> Result<(), Error> {
-    if !b.cleared.is_empty() {
-        let cleared: Vec<i64> = b.cleared.iter().copied().collect();
-        let mut deletes = Vec::with_capacity(TABLES.len());
-        for table in TABLES {
-            let sql = format!("DELETE FROM {table} WHERE rk = ANY($1::bigint[])");
-            deletes.push(tx.prepare_cached(&sql).await?);
-        }
-        let pending: Vec<Pending<'_>> = deletes
-            .iter()
-            .map(|s| Box::pin(tx.execute_raw(s, [&cleared as &(dyn ToSql + Sync)])) as Pending<'_>)
-            .collect();
-        try_join_all(pending).await?;
-    }
+    let cleared: Vec<i64> = b.cleared.iter().copied().collect();
+    clear_index(tx, &cleared).await?;
     let news = &b.news;
     let seqs: Vec<i64> = news.iter().map(|r| r.seq).collect();
     let rtypes: Vec<&str> = news.iter().map(|r| r.key.0.as_str()).collect();
@@ -433,10 +420,7 @@ async fn write(
     let enqueue = tx.prepare_cached(ENQUEUE).await?;
     let ack = tx.prepare_cached(ACK).await?;
     let index_params = index.params();
-    let mut inserts = Vec::with_capacity(index_params.len());
-    for (table, _) in &index_params {
-        inserts.push(tx.prepare_cached(&insert_sql()[*table]).await?);
-    }
+    let inserts = index_inserts(tx, &index_params).await?;
     let mut pending: Vec<Pending<'_>> = Vec::with_capacity(8 + inserts.len());
     if !news.is_empty() {
         let p: [&(dyn ToSql + Sync); 8] = [

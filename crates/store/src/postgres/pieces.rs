@@ -50,22 +50,10 @@ pub(super) async fn open(
     let Some(row) = row else {
         return Ok(None);
     };
-    let (version, last_updated, deleted, json) = version_columns(&row, 0)?;
-    let len: i64 = row.try_get(4)?;
-    let seq: i64 = row.try_get(5)?;
-    Ok(Some(Opened {
-        whole: len <= inline,
-        len: u64::try_from(len).unwrap_or(0),
-        key: JsonKey(seq),
-        resource: StoredResource {
-            rtype: rtype.to_owned(),
-            id: id.to_owned(),
-            version,
-            last_updated,
-            deleted,
-            json,
-        },
-    }))
+    let columns = version_columns(&row, 0)?;
+    let (len, seq): (i64, i64) = (row.try_get(4)?, row.try_get(5)?);
+    let resource = StoredResource::from_columns(rtype, id, columns);
+    Ok(Some(Opened::new(resource, len, seq, inline)))
 }
 
 /// Reads the JSON under `key` from `from` on into `tx`, one piece per statement (each on a

@@ -51,15 +51,11 @@ pub(super) fn version_columns(row: &Row, at: usize) -> Result<(u64, String, bool
 }
 
 fn resource(rtype: &str, id: &str, row: &Row, at: usize) -> Result<StoredResource, Error> {
-    let (version, last_updated, deleted, json) = version_columns(row, at)?;
-    Ok(StoredResource {
-        rtype: rtype.to_owned(),
-        id: id.to_owned(),
-        version,
-        last_updated,
-        deleted,
-        json,
-    })
+    Ok(StoredResource::from_columns(
+        rtype,
+        id,
+        version_columns(row, at)?,
+    ))
 }
 
 pub(super) async fn read(

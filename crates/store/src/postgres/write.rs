@@ -66,7 +66,8 @@ const FIND_PIDS: &str = "SELECT s.pid, s.param, s.rtype FROM search_param s \
 /// Resource type → parameter → pid.
 pub(super) type Pids = HashMap<String, HashMap<String, i32>>;
 
-type Pending<'a> = Pin<Box<dyn Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a>>;
+pub(super) type Pending<'a> =
+    Pin<Box<dyn Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a>>;
 
 /// One commit's writes inside the group's transaction `tx`, at instant `now` (the clock row is
 /// already advanced, so commits are serialised and every statement sees every earlier
@@ -316,18 +317,7 @@ async fn write(
         .iter()
         .filter_map(|(op, _)| currents.get(*op).and_then(Option::as_ref).map(|c| c.rk))
         .collect();
-    if !cleared.is_empty() {
-        let mut deletes = Vec::with_capacity(TABLES.len());
-        for table in TABLES {
-            let sql = format!("DELETE FROM {table} WHERE rk = ANY($1::bigint[])");
-            deletes.push(tx.prepare_cached(&sql).await?);
-        }
-        let pending: Vec<Pending<'_>> = deletes
-            .iter()
-            .map(|s| Box::pin(tx.execute_raw(s, [&cleared as &(dyn ToSql + Sync)])) as Pending<'_>)
-            .collect();
-        try_join_all(pending).await?;
-    }
+    clear_index(tx, &cleared).await?;
 
     let history = tx.prepare_cached(INSERT_HISTORY).await?;
     let json = tx.prepare_cached(INSERT_JSON).await?;
@@ -335,10 +325,7 @@ async fn write(
     let current = tx.prepare_cached(UPSERT_CURRENT).await?;
     let counts = tx.prepare_cached(COUNTS).await?;
     let index_params = index.params();
-    let mut inserts = Vec::with_capacity(index_params.len());
-    for (table, _) in &index_params {
-        inserts.push(tx.prepare_cached(&insert_sql()[*table]).await?);
-    }
+    let inserts = index_inserts(tx, &index_params).await?;
 
     let mut pending: Vec<Pending<'_>> = Vec::with_capacity(8 + inserts.len());
     let p: Vec<&(dyn ToSql + Sync)> = vec![&seqs, &rtypes, &ids, &numbers, &deleted, &pats, &now];
@@ -366,4 +353,35 @@ async fn write(
     try_join_all(pending).await?;
     index.copy(tx).await?;
     Ok(())
+}
+
+/// Removes every index row of the resources `rks` (before their new rows go in), one
+/// statement per index table, pipelined.
+pub(super) async fn clear_index(tx: &Transaction<'_>, rks: &[i64]) -> Result<(), Error> {
+    if rks.is_empty() {
+        return Ok(());
+    }
+    let mut deletes = Vec::with_capacity(TABLES.len());
+    for table in TABLES {
+        let sql = format!("DELETE FROM {table} WHERE rk = ANY($1::bigint[])");
+        deletes.push(tx.prepare_cached(&sql).await?);
+    }
+    let pending: Vec<Pending<'_>> = deletes
+        .iter()
+        .map(|s| Box::pin(tx.execute_raw(s, [&rks as &(dyn ToSql + Sync)])) as Pending<'_>)
+        .collect();
+    try_join_all(pending).await?;
+    Ok(())
+}
+
+/// The prepared INSERT of each index table that `params` (from [`IndexBatch::params`]) fills.
+pub(super) async fn index_inserts(
+    tx: &Transaction<'_>,
+    params: &[(usize, Vec<&(dyn ToSql + Sync)>)],
+) -> Result<Vec<tokio_postgres::Statement>, Error> {
+    let mut inserts = Vec::with_capacity(params.len());
+    for (table, _) in params {
+        inserts.push(tx.prepare_cached(&insert_sql()[*table]).await?);
+    }
+    Ok(inserts)
 }

@@ -34,10 +34,8 @@ pub(super) fn open(
 ) -> Result<Option<Opened>, Error> {
     let inline = i64::try_from(inline).unwrap_or(i64::MAX);
     let row = |row: &rusqlite::Row<'_>| {
-        let (version, last_updated, deleted, json) = version_columns(row, 0)?;
-        let len: i64 = row.get(4)?;
-        let seq: i64 = row.get(5)?;
-        Ok((version, last_updated, deleted, json, len, seq))
+        let columns = version_columns(row, 0)?;
+        Ok((columns, row.get::<_, i64>(4)?, row.get::<_, i64>(5)?))
     };
     let found = match version {
         None => conn
@@ -53,21 +51,14 @@ pub(super) fn open(
                 .optional()?
         }
     };
-    Ok(
-        found.map(|(version, last_updated, deleted, json, len, seq)| Opened {
-            whole: len <= inline,
-            len: u64::try_from(len).unwrap_or(0),
-            key: JsonKey(seq),
-            resource: StoredResource {
-                rtype: rtype.to_owned(),
-                id: id.to_owned(),
-                version,
-                last_updated,
-                deleted,
-                json,
-            },
-        }),
-    )
+    Ok(found.map(|(columns, len, seq)| {
+        Opened::new(
+            StoredResource::from_columns(rtype, id, columns),
+            len,
+            seq,
+            inline,
+        )
+    }))
 }
 
 /// How long a reader waits for its receiver to take a piece before it ends its read
