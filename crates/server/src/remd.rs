@@ -2,23 +2,27 @@
 //! DocumentReference whose `type` is coded from the НСИ dictionary «Виды медицинской
 //! документации» (`urn:oid:1.2.643.5.1.13.13.11.1522`). It is registered by one transaction
 //! holding the body as a Binary (`content.attachment.url` = `Binary/<id>`, with `size` and the
-//! SHA-1 `hash` of the exact bytes), the DocumentReference, and one Provenance per signer whose
+//! SHA-1 `hash` of the exact bytes, and their Streebog-256 hash in [`STREEBOG_HASH`], set by
+//! the server if the sender gave none), the DocumentReference, and one Provenance per signer whose
 //! `signature` carries a detached CMS signature (`application/pkcs7-signature`) over those
 //! bytes. The transaction commits only if a signature of the author (a Practitioner whose
 //! СНИЛС is in the certificate) and one of the custodian (an Organization whose ОГРН is in the
-//! certificate) verify, each certificate valid when it signed (`zdrav_gost`). The Binary and
+//! certificate) verify, each certificate valid when it signed (`zdrav_gost`).
 //! When trusted CAs are configured (`--trusted-ca`), each signer's certificate must also chain
 //! to one of them at its signing time and not be on a loaded CRL (`--crl`). The Binary and
 //! the DocumentReference are then tagged registered and can never change; a correction is a
 //! new registration whose `relatesTo` replaces the old document, which becomes `superseded`
 //! and stays readable with its signatures.
 
+mod attachment;
+
+pub use attachment::STREEBOG_HASH;
+
 use std::collections::HashMap;
 
 use axum::http::StatusCode;
 use base64::Engine;
 use serde_json::{json, Value};
-use sha1::Digest;
 use zdrav_store::{Precondition, WriteOp};
 
 use crate::error::ApiError;
@@ -115,6 +119,7 @@ pub async fn check_transaction(
         .collect();
     let mut tag = Vec::new();
     let mut tag_docs: HashMap<String, String> = HashMap::new();
+    let mut streebog: HashMap<String, String> = HashMap::new();
     let mut supersede = Vec::new();
     for k in docs {
         let at = |path: &str| {
@@ -179,8 +184,10 @@ pub async fn check_transaction(
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(data)
             .map_err(|_| refuse("the Binary's data is not base64", data_at.clone()))?;
-        check_attachment(&doc, &bytes, &at)?;
-        let signed = signatures(ctx, ops, entry, &id, &bytes).await?;
+        attachment::check(&doc, &bytes, &at)?;
+        let content = zdrav_gost::Content::new(&bytes);
+        let signed = signatures(ctx, ops, entry, &id, &content).await?;
+        streebog.insert(id.clone(), attachment::check_streebog(&doc, &content, &at)?);
         let author = first_ref(&doc, "/author", "Practitioner/").ok_or_else(|| {
             refuse(
                 "a registered document names its author Practitioner",
@@ -249,6 +256,9 @@ pub async fn check_transaction(
             continue;
         };
         let mut r = r;
+        if let Some(hash) = streebog.get(&id).filter(|_| rtype == "DocumentReference") {
+            attachment::stamp_streebog(&mut r, hash);
+        }
         // The body is read with the document's permissions (see `binary_context`).
         if rtype == "Binary" && r.get("securityContext").is_none() {
             if let Some(doc) = tag_docs.get(&id) {
@@ -351,48 +361,6 @@ async fn name_kind(
     Ok(())
 }
 
-/// The size and SHA-1 hash the DocumentReference states must be those of the body.
-fn check_attachment(
-    doc: &Value,
-    bytes: &[u8],
-    at: &dyn Fn(&str) -> String,
-) -> Result<(), ApiError> {
-    let a = doc
-        .pointer("/content/0/attachment")
-        .cloned()
-        .unwrap_or(Value::Null);
-    match a.get("size").and_then(Value::as_u64) {
-        Some(n) if n == bytes.len() as u64 => {}
-        Some(n) => {
-            return Err(refuse(
-                format!(
-                    "attachment.size is {n} but the body has {} bytes",
-                    bytes.len()
-                ),
-                at(".content[0].attachment.size"),
-            ))
-        }
-        None => {
-            return Err(refuse(
-                "attachment.size is required",
-                at(".content[0].attachment.size"),
-            ))
-        }
-    }
-    let sha1 = base64::engine::general_purpose::STANDARD.encode(sha1::Sha1::digest(bytes));
-    match a.get("hash").and_then(Value::as_str) {
-        Some(h) if h == sha1 => Ok(()),
-        Some(_) => Err(refuse(
-            "attachment.hash is not the SHA-1 of the body",
-            at(".content[0].attachment.hash"),
-        )),
-        None => Err(refuse(
-            "attachment.hash (SHA-1 of the body, base64) is required",
-            at(".content[0].attachment.hash"),
-        )),
-    }
-}
-
 /// A verified signature and the Provenance agent it was given for.
 struct Signed {
     agent: String,
@@ -406,11 +374,10 @@ async fn signatures(
     ops: &[WriteOp],
     entry: &[usize],
     doc_id: &str,
-    bytes: &[u8],
+    content: &zdrav_gost::Content<'_>,
 ) -> Result<Vec<Signed>, ApiError> {
     let target = format!("DocumentReference/{doc_id}");
     let now = chrono::Utc::now().timestamp();
-    let content = zdrav_gost::Content::new(bytes);
     let mut out = Vec::new();
     for (k, op) in ops.iter().enumerate() {
         let Some(("Provenance", _, p)) = put_parts(op) else {
@@ -447,7 +414,7 @@ async fn signatures(
             let der = base64::engine::general_purpose::STANDARD
                 .decode(sig.get("data").and_then(Value::as_str).unwrap_or(""))
                 .map_err(|_| refuse("signature.data is not base64", format!("{at}.data")))?;
-            let signers = zdrav_gost::verify_detached_content(&der, &content).map_err(|e| {
+            let signers = zdrav_gost::verify_detached_content(&der, content).map_err(|e| {
                 refuse(
                     format!("the signature does not verify: {e}"),
                     format!("{at}.data"),

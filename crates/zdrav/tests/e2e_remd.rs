@@ -10,6 +10,37 @@ mod common;
 use common::remd::{b64, gost_engine, registration, sha1_b64, Kind, Openssl, KINDS, VALID};
 use common::{expect, Server};
 use serde_json::{json, Value};
+use zdrav_server::remd::STREEBOG_HASH;
+
+/// The body's GOST R 34.11-2012 256-bit hash by `openssl dgst` with the GOST engine (the
+/// independent oracle).
+fn openssl_streebog256(body: &[u8]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("body");
+    std::fs::write(&file, body).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args(["dgst", "-engine", "gost", "-md_gost12_256", "-binary"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// The [`STREEBOG_HASH`] a DocumentReference's attachment states, if exactly one.
+fn streebog_of(doc: &Value) -> Option<&str> {
+    let all: Vec<&str> = doc["content"][0]["attachment"]["extension"]
+        .as_array()?
+        .iter()
+        .filter(|e| e["url"] == STREEBOG_HASH)
+        .filter_map(|e| e["valueBase64Binary"].as_str())
+        .collect();
+    (all.len() == 1).then(|| all[0])
+}
 
 fn refused_with(r: reqwest::blocking::Response, words: &str) -> Value {
     let v = expect(r, 422);
@@ -180,6 +211,26 @@ fn gost_signatures_register() {
     let body = "Выписной эпикриз\nДиагноз: J18.9\n".as_bytes();
     let signed = o.both(&doctor, &clinic, body);
     expect(s.post("", &registration("gost1", body, &signed, None)), 200);
+    // The server states the body's Streebog-256 hash, as OpenSSL's GOST engine computes it.
+    let doc = expect(s.get("DocumentReference/gost1"), 200);
+    let want = b64(&openssl_streebog256(body));
+    assert_eq!(streebog_of(&doc), Some(want.as_str()), "{doc}");
+    // A sender may state it; a wrong one is refused, named where it is.
+    let mut stated = registration("gost3", body, &signed, None);
+    let ext = json!([{"url": STREEBOG_HASH, "valueBase64Binary": want}]);
+    stated["entry"][1]["resource"]["content"][0]["attachment"]["extension"] = ext;
+    expect(s.post("", &stated), 200);
+    let doc = expect(s.get("DocumentReference/gost3"), 200);
+    assert_eq!(streebog_of(&doc), Some(want.as_str()), "stated once: {doc}");
+    let mut wrong = registration("gost4", body, &signed, None);
+    let ext = json!([{"url": STREEBOG_HASH, "valueBase64Binary": b64(&[7u8; 32])}]);
+    wrong["entry"][1]["resource"]["content"][0]["attachment"]["extension"] = ext;
+    let v = refused_with(s.post("", &wrong), "Streebog-256");
+    assert_eq!(
+        v["issue"][0]["expression"][0],
+        "Bundle.entry[1].resource.content[0].attachment.extension[0]",
+        "{v}"
+    );
     let tampered = registration("gost2", b"other", &signed, None);
     let mut tampered = tampered;
     tampered["entry"][1]["resource"]["content"][0]["attachment"]["hash"] =
