@@ -14,21 +14,21 @@ use zdrav_server::remd::STREEBOG_HASH;
 
 /// The body's GOST R 34.11-2012 256-bit hash by `openssl dgst` with the GOST engine (the
 /// independent oracle).
-fn openssl_streebog256(body: &[u8]) -> Vec<u8> {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("body");
+fn openssl_streebog256(o: &Openssl, body: &[u8]) -> Vec<u8> {
+    let (file, out) = (o.path("body"), o.path("dgst"));
     std::fs::write(&file, body).unwrap();
-    let out = std::process::Command::new("openssl")
-        .args(["dgst", "-engine", "gost", "-md_gost12_256", "-binary"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    let (f, d) = (file.to_str().unwrap(), out.to_str().unwrap());
+    o.run(&[
+        "dgst",
+        "-engine",
+        "gost",
+        "-md_gost12_256",
+        "-binary",
+        "-out",
+        d,
+        f,
+    ]);
+    std::fs::read(&out).unwrap()
 }
 
 /// The [`STREEBOG_HASH`] a DocumentReference's attachment states, if exactly one.
@@ -213,7 +213,7 @@ fn gost_signatures_register() {
     expect(s.post("", &registration("gost1", body, &signed, None)), 200);
     // The server states the body's Streebog-256 hash, as OpenSSL's GOST engine computes it.
     let doc = expect(s.get("DocumentReference/gost1"), 200);
-    let want = b64(&openssl_streebog256(body));
+    let want = b64(&openssl_streebog256(&o, body));
     assert_eq!(streebog_of(&doc), Some(want.as_str()), "{doc}");
     // A sender may state it; a wrong one is refused, named where it is.
     let mut stated = registration("gost3", body, &signed, None);

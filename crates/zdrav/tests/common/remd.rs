@@ -148,12 +148,14 @@ impl Openssl {
         }
     }
 
-    fn path(&self, stem: &str) -> PathBuf {
+    /// A new file name in the scratch folder.
+    pub fn path(&self, stem: &str) -> PathBuf {
         self.n.set(self.n.get() + 1);
         self.dir.path().join(format!("{}-{stem}", self.n.get()))
     }
 
-    fn run(&self, args: &[&str]) {
+    /// Runs `openssl ARGS` in the scratch folder; it must succeed.
+    pub fn run(&self, args: &[&str]) {
         let out = Command::new("openssl")
             .args(args)
             .current_dir(self.dir.path())
@@ -453,11 +455,7 @@ impl Openssl {
     pub fn sign(&self, who: &Signer, body: &[u8]) -> Vec<u8> {
         let (input, out) = (self.path("body.bin"), self.path("sig.der"));
         std::fs::write(&input, body).unwrap();
-        let md = match who.kind {
-            Kind::P256 => "sha256",
-            Kind::Gost256 => "md_gost12_256",
-            Kind::Gost512 => "md_gost12_512",
-        };
+        let md = md(who.kind);
         let s = |p: &Path| p.to_str().unwrap().to_string();
         let (i, o, c, k) = (s(&input), s(&out), s(&who.cert), s(&who.key));
         let mut a = vec![
